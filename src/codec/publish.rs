@@ -1,0 +1,169 @@
+//! PUBLISH [MQTT-3.3] and its responses PUBACK, PUBREC, PUBREL, PUBCOMP [MQTT-3.4 .. 3.7].
+
+use bytes::{BufMut, BytesMut};
+
+use super::properties;
+use super::wire::{field_len, put_binary, varint_len, Reader};
+use super::{context, packet_id, reason_code, Lens};
+use crate::error::{DecodeError, EncodeError};
+use crate::packet::{
+    PacketType, Properties, PropertyContext, PropertyId, ProtocolLevel, PubResponse, Publish,
+    QosPid, ReasonCode,
+};
+use crate::topic::TopicName;
+
+pub(crate) fn decode(
+    r: &mut Reader,
+    flags: u8,
+    level: ProtocolLevel,
+) -> Result<Publish, DecodeError> {
+    let dup = flags & 0b1000 != 0;
+    let retain = flags & 0b0001 != 0;
+    let qos_bits = (flags >> 1) & 0b11;
+    let raw_topic = r.string("topic name")?;
+    let qos = match qos_bits {
+        0 if dup => return Err(DecodeError::DupOnQoS0),
+        0 => QosPid::AtMostOnce,
+        1 => QosPid::AtLeastOnce(packet_id(r)?),
+        2 => QosPid::ExactlyOnce(packet_id(r)?),
+        _ => return Err(DecodeError::InvalidQoS),
+    };
+    let properties = if level.is_v5() {
+        properties::decode(r, PropertyContext::Publish)?
+    } else {
+        Properties::new()
+    };
+    let topic = if raw_topic.is_empty() {
+        // [MQTT-3.3.2-1] / [MQTT-4.7.3-1]: a zero-length topic is allowed only at 5.0, when a
+        // Topic Alias stands for it.
+        if properties.topic_alias().is_none() {
+            return Err(DecodeError::EmptyTopic);
+        }
+        TopicName::empty_for_alias()
+    } else {
+        TopicName::from_mqtt_string(raw_topic).map_err(|source| DecodeError::InvalidTopic {
+            packet: PacketType::Publish,
+            source,
+        })?
+    };
+    let payload = r.rest();
+    Ok(Publish {
+        dup,
+        qos,
+        retain,
+        topic,
+        properties,
+        payload,
+    })
+}
+
+/// The flag nibble of a PUBLISH fixed header.
+pub(crate) fn flags(p: &Publish) -> u8 {
+    u8::from(p.dup) << 3 | (p.qos.qos() as u8) << 1 | u8::from(p.retain)
+}
+
+pub(crate) fn lens(p: &Publish, level: ProtocolLevel) -> Result<Lens, EncodeError> {
+    if p.topic.is_empty()
+        && !(level.is_v5()
+            && p.properties
+                .iter()
+                .any(|x| x.id() == PropertyId::TopicAlias))
+    {
+        return Err(EncodeError::EmptyTopic);
+    }
+    let mut lens = Lens::default();
+    let mut n = field_len(p.topic.len(), "topic name")?;
+    if p.qos.packet_id().is_some() {
+        n += 2;
+    }
+    if level.is_v5() {
+        lens.props = properties::body_len(&p.properties, PropertyContext::Publish)?;
+        n += varint_len(lens.props) + lens.props;
+    }
+    lens.remaining = n + p.payload.len();
+    Ok(lens)
+}
+
+pub(crate) fn put(
+    p: &Publish,
+    level: ProtocolLevel,
+    lens: &Lens,
+    buf: &mut BytesMut,
+    payload: bool,
+) {
+    put_binary(buf, p.topic.as_mqtt_string().as_bytes());
+    if let Some(id) = p.qos.packet_id() {
+        buf.put_u16(id.get());
+    }
+    if level.is_v5() {
+        properties::encode(&p.properties, lens.props, buf);
+    }
+    if payload {
+        buf.put_slice(&p.payload);
+    }
+}
+
+/// PUBACK/PUBREC/PUBREL/PUBCOMP: packet identifier, then at 5.0 an optional reason code and
+/// optional properties [MQTT-3.4.2-1].
+pub(crate) fn decode_response(
+    r: &mut Reader,
+    level: ProtocolLevel,
+) -> Result<PubResponse, DecodeError> {
+    let packet_id = packet_id(r)?;
+    if !level.is_v5() || r.remaining() == 0 {
+        return Ok(PubResponse::new(packet_id));
+    }
+    let reason_code = reason_code(r, "reason code")?;
+    let properties = if r.remaining() > 0 {
+        properties::decode(r, context(r.packet))?
+    } else {
+        Properties::new()
+    };
+    Ok(PubResponse {
+        packet_id,
+        reason_code,
+        properties,
+    })
+}
+
+pub(crate) fn response_lens(
+    a: &PubResponse,
+    t: PacketType,
+    level: ProtocolLevel,
+) -> Result<Lens, EncodeError> {
+    if !level.is_v5() {
+        return Ok(Lens {
+            remaining: 2,
+            ..Lens::default()
+        });
+    }
+    if a.properties.is_empty() {
+        // [MQTT-3.4.2.1] the reason code may be omitted when it is Success and there are no
+        // properties.
+        let remaining = if a.reason_code == ReasonCode::Success {
+            2
+        } else {
+            3
+        };
+        return Ok(Lens {
+            remaining,
+            ..Lens::default()
+        });
+    }
+    let props = properties::body_len(&a.properties, context(t))?;
+    Ok(Lens {
+        remaining: 3 + varint_len(props) + props,
+        props,
+        will_props: 0,
+    })
+}
+
+pub(crate) fn put_response(a: &PubResponse, lens: &Lens, buf: &mut BytesMut) {
+    buf.put_u16(a.packet_id.get());
+    if lens.remaining > 2 {
+        buf.put_u8(a.reason_code as u8);
+    }
+    if lens.remaining > 3 {
+        properties::encode(&a.properties, lens.props, buf);
+    }
+}
