@@ -257,3 +257,171 @@ pub enum EncodeError {
     #[error("[MQTT-3.8.3-4] No Local cannot be set on a shared subscription")]
     NoLocalOnSharedSubscription,
 }
+
+/// The broker broke the protocol. The engine answers with DISCONNECT (reason code at 5.0) and
+/// closes the connection.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// A packet the client must never receive, or one out of place (e.g. a second CONNACK).
+    #[error("[MQTT-4.8.0-1] unexpected {0} from the server")]
+    UnexpectedPacket(crate::packet::PacketType),
+    /// A PUBLISH with a Topic Alias that was never set on this connection.
+    #[error("[MQTT-3.3.2-7] unknown Topic Alias {0}")]
+    UnknownTopicAlias(u16),
+    /// A Topic Alias above our Topic Alias Maximum.
+    #[error("[MQTT-3.3.2-9] Topic Alias {alias} exceeds our Topic Alias Maximum {max}")]
+    TopicAliasTooLarge {
+        /// The alias received.
+        alias: u16,
+        /// Our maximum.
+        max: u16,
+    },
+    /// More unacknowledged incoming QoS 1/2 messages than our Receive Maximum.
+    #[error("[MQTT-3.3.4-9] the server exceeded our Receive Maximum of {0}")]
+    ReceiveMaximumExceeded(u16),
+    /// The server sent a QoS above the Maximum QoS we subscribed with is allowed; this one is
+    /// a QoS 1/2 message with a packet identifier still in use by another message.
+    #[error("[MQTT-2.2.1-3] packet identifier {0} reused by the server while still in use")]
+    PacketIdInUse(u16),
+    /// Session Present 1 in a CONNACK that refused the connection.
+    #[error("[MQTT-3.2.2-6] CONNACK with a non-zero reason code must have Session Present 0")]
+    SessionPresentOnRefusal,
+}
+
+/// Why a connection attempt failed or an established connection ended.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectionError {
+    /// A socket error (refused, reset, unreachable, ...).
+    #[error("I/O error: {message}")]
+    Io {
+        /// The kind of the I/O error.
+        kind: std::io::ErrorKind,
+        /// Its text.
+        message: String,
+    },
+    /// The server's address could not be resolved or used.
+    #[error("cannot connect to {address}: {message}")]
+    Address {
+        /// What was tried.
+        address: String,
+        /// Why it failed.
+        message: String,
+    },
+    /// The server sent bytes that are not a valid MQTT packet.
+    #[error("malformed packet from the server: {0}")]
+    Decode(#[from] DecodeError),
+    /// The server broke the protocol.
+    #[error("protocol error: {0}")]
+    Protocol(#[from] ProtocolError),
+    /// The server refused the connection in CONNACK.
+    #[error("connection refused by the server: {reason_code} ({reason})", reason = .reason_code.description())]
+    Refused {
+        /// The CONNACK reason code (3.1.1 return codes mapped).
+        reason_code: crate::packet::ReasonCode,
+        /// Reason String, if the server gave one.
+        reason_string: Option<String>,
+    },
+    /// No CONNACK (or no TCP connection) within the connect timeout.
+    #[error("no CONNACK within the connect timeout")]
+    ConnectTimeout,
+    /// The server did not answer PINGREQ in time.
+    #[error("keep alive timeout: no PINGRESP from the server (MQTT 5.0 section 3.1.2.10)")]
+    KeepAliveTimeout,
+    /// The server closed the connection with DISCONNECT (5.0).
+    #[error("the server sent DISCONNECT: {}{}", .0.reason_code, reason_string(.0))]
+    ServerDisconnect(crate::packet::Disconnect),
+    /// The server closed the socket.
+    #[error("the server closed the connection")]
+    ConnectionClosed,
+    /// A packet could not be encoded (e.g. CONNECT larger than allowed).
+    #[error("cannot encode packet: {0}")]
+    Encode(#[from] EncodeError),
+    /// The client was closed with `disconnect` or all handles were dropped.
+    #[error("the client was closed")]
+    Closed,
+}
+
+fn reason_string(d: &crate::packet::Disconnect) -> String {
+    d.properties
+        .reason_string()
+        .map(|s| format!(" ({s})"))
+        .unwrap_or_default()
+}
+
+impl From<std::io::Error> for ConnectionError {
+    fn from(e: std::io::Error) -> Self {
+        ConnectionError::Io {
+            kind: e.kind(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Why a publish did not complete.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// The broker answered with a reason code of 0x80 or above.
+    #[error("the server refused the message: {reason_code}{}", .reason_string.as_deref().map(|s| format!(" ({s})")).unwrap_or_default())]
+    Rejected {
+        /// The PUBACK/PUBREC reason code.
+        reason_code: crate::packet::ReasonCode,
+        /// Reason String, if the server gave one.
+        reason_string: Option<String>,
+    },
+    /// Larger than the server's Maximum Packet Size [MQTT-3.1.2-24].
+    #[error("[MQTT-3.1.2-24] message of {size} bytes exceeds the server's maximum packet size of {max} bytes")]
+    PacketTooLarge {
+        /// Encoded size.
+        size: usize,
+        /// Server's maximum.
+        max: u32,
+    },
+    /// The message cannot be encoded (e.g. a property not allowed in PUBLISH).
+    #[error("cannot encode the message: {0}")]
+    Encode(EncodeError),
+    /// The session was lost on reconnect and the policy is to fail in-flight messages.
+    #[error("the session was lost before the message was acknowledged")]
+    SessionLost,
+    /// A QoS 0 message could not be written because the connection was lost.
+    #[error("the connection was lost before the message was written")]
+    ConnectionLost,
+    /// The client was closed before the message completed.
+    #[error("the client was closed before the message completed")]
+    Closed,
+}
+
+/// Why a client handle could not hand a request to the event loop.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The event loop is gone (closed, or dropped).
+    #[error("the client is closed")]
+    Closed,
+    /// `try_*` found the request queue full.
+    #[error("the request queue is full")]
+    QueueFull,
+    /// An invalid topic name or filter.
+    #[error("invalid topic: {0}")]
+    Topic(#[from] TopicError),
+    /// A subscribe or unsubscribe without filters.
+    #[error("[MQTT-3.8.3-2] at least one topic filter is needed")]
+    NoTopicFilters,
+}
+
+/// Why a subscribe or unsubscribe did not complete (per-filter refusals are in the SUBACK).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubscribeError {
+    /// The request could not be handed to the event loop.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The packet cannot be encoded (e.g. larger than the server's maximum packet size).
+    #[error("cannot encode the request: {0}")]
+    Encode(EncodeError),
+    /// The client was closed before the acknowledgement arrived.
+    #[error("the client was closed before the acknowledgement arrived")]
+    Closed,
+}

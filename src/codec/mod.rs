@@ -286,7 +286,6 @@ fn allowed_reason(packet: PacketType, rc: ReasonCode) -> bool {
                 | BadAuthenticationMethod
                 | PacketIdentifierInUse
                 | PacketIdentifierNotFound
-                | ConnectionRateExceeded
         ),
         PacketType::Auth => matches!(rc, Success | ContinueAuthentication | ReAuthenticate),
         _ => false,
@@ -480,4 +479,10 @@ fn write_body(
             }
         }
     }
+}
+
+/// The size of a PUBLISH on the wire at `level`, fixed header included.
+pub fn publish_len(p: &crate::packet::Publish, level: ProtocolLevel) -> Result<usize, EncodeError> {
+    let lens = publish::lens(p, level)?;
+    check_size(lens.remaining, MAX_PACKET_SIZE)
 }

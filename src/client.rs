@@ -1,0 +1,262 @@
+//! [`Client`]: a cloneable handle that sends requests to the [`EventLoop`] over a bounded
+//! channel; requests that need an answer carry a one-shot sender.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{ClientError, PublishError, SubscribeError};
+use crate::eventloop::{EventLoop, Ticket};
+use crate::message::Message;
+use crate::options::ConnectOptions;
+use crate::packet::{Disconnect, Properties, QoS, SubAck, SubscriptionOptions, UnsubAck};
+use crate::state::{Engine, PublishAck, Request};
+use crate::store::{MemoryStore, SessionStore};
+use crate::topic::{TopicError, TopicFilter};
+
+/// A handle to an MQTT connection. `Clone + Send + Sync`: use it from any task.
+///
+/// Every method hands a request to the [`EventLoop`], which must be polled (or spawned) for
+/// anything to happen.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use pigeon_mqtt::{Client, ConnectOptions, Message, QoS};
+/// let (client, eventloop) = Client::new(ConnectOptions::new("127.0.0.1", 1883));
+/// tokio::spawn(eventloop.run());
+/// let ack = client
+///     .publish(Message::new("greetings", "hello")?.qos(QoS::AtLeastOnce))
+///     .await?;
+/// println!("acknowledged with {}", ack.reason_code);
+/// client.disconnect().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Client {
+    tx: mpsc::Sender<Request<Ticket>>,
+}
+
+impl Client {
+    /// A client and its event loop, with an in-memory session store.
+    pub fn new(opts: ConnectOptions) -> (Client, EventLoop) {
+        Client::with_store(opts, Box::new(MemoryStore::new()))
+    }
+
+    /// A client and its event loop, resuming the session kept in `store`.
+    pub fn with_store(opts: ConnectOptions, store: Box<dyn SessionStore>) -> (Client, EventLoop) {
+        let (tx, rx) = mpsc::channel(opts.request_capacity);
+        let seed = seed();
+        let engine = Engine::new(&opts, store, seed, tokio::time::Instant::now().into_std());
+        (Client { tx }, EventLoop::new(opts, engine, rx))
+    }
+
+    /// Publishes and waits until the message is done at its QoS: written (QoS 0), PUBACK (QoS 1)
+    /// or PUBCOMP (QoS 2). Waits for room in the request queue first (backpressure).
+    pub async fn publish(&self, message: Message) -> Result<PublishAck, PublishError> {
+        self.begin_publish(message)
+            .await
+            .map_err(|_| PublishError::Closed)?
+            .await
+    }
+
+    /// Hands the message to the event loop (waiting for room in the request queue) and returns
+    /// a token that resolves like [`Client::publish`]. Dropping the token does not cancel the
+    /// publish. Messages handed over in order are sent in that order.
+    pub async fn begin_publish(&self, message: Message) -> Result<PublishToken, ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Publish {
+                message,
+                ticket: Ticket::Publish(tx),
+            })
+            .await
+            .map_err(|_| ClientError::Closed)?;
+        Ok(PublishToken { rx })
+    }
+
+    /// Like [`Client::begin_publish`] but never waits: fails with
+    /// [`ClientError::QueueFull`] when the request queue is full.
+    pub fn try_publish(&self, message: Message) -> Result<PublishToken, ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .try_send(Request::Publish {
+                message,
+                ticket: Ticket::Publish(tx),
+            })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => ClientError::QueueFull,
+                mpsc::error::TrySendError::Closed(_) => ClientError::Closed,
+            })?;
+        Ok(PublishToken { rx })
+    }
+
+    /// Subscribes to one filter with a maximum QoS; resolves with the SUBACK.
+    pub async fn subscribe(
+        &self,
+        filter: impl IntoTopicFilter,
+        qos: QoS,
+    ) -> Result<SubAck, SubscribeError> {
+        let filter = filter.into_topic_filter().map_err(ClientError::from)?;
+        self.subscribe_with(
+            vec![(filter, SubscriptionOptions::new(qos))],
+            Properties::new(),
+        )
+        .await
+    }
+
+    /// Subscribes to several filters with their options and SUBSCRIBE properties (5.0, e.g. a
+    /// Subscription Identifier); resolves with the SUBACK and its per-filter reason codes.
+    pub async fn subscribe_with(
+        &self,
+        filters: Vec<(TopicFilter, SubscriptionOptions)>,
+        properties: Properties,
+    ) -> Result<SubAck, SubscribeError> {
+        if filters.is_empty() {
+            return Err(ClientError::NoTopicFilters.into());
+        }
+        let (tx, rx) = oneshot::channel();
+        self.send(Request::Subscribe {
+            filters,
+            properties,
+            ticket: Ticket::Subscribe(tx),
+        })
+        .await?;
+        rx.await.unwrap_or(Err(SubscribeError::Closed))
+    }
+
+    /// Unsubscribes from one filter; resolves with the UNSUBACK.
+    pub async fn unsubscribe(
+        &self,
+        filter: impl IntoTopicFilter,
+    ) -> Result<UnsubAck, SubscribeError> {
+        let filter = filter.into_topic_filter().map_err(ClientError::from)?;
+        self.unsubscribe_with(vec![filter], Properties::new()).await
+    }
+
+    /// Unsubscribes from several filters with UNSUBSCRIBE properties (5.0).
+    pub async fn unsubscribe_with(
+        &self,
+        filters: Vec<TopicFilter>,
+        properties: Properties,
+    ) -> Result<UnsubAck, SubscribeError> {
+        if filters.is_empty() {
+            return Err(ClientError::NoTopicFilters.into());
+        }
+        let (tx, rx) = oneshot::channel();
+        self.send(Request::Unsubscribe {
+            filters,
+            properties,
+            ticket: Ticket::Unsubscribe(tx),
+        })
+        .await?;
+        rx.await.unwrap_or(Err(SubscribeError::Closed))
+    }
+
+    /// Graceful disconnect: lets what is already queued and in flight complete (up to the
+    /// disconnect timeout), sends DISCONNECT, closes the connection and stops the event loop.
+    pub async fn disconnect(&self) -> Result<(), ClientError> {
+        self.disconnect_with(Disconnect::default()).await
+    }
+
+    /// Like [`Client::disconnect`], with a reason code and properties (5.0), for example
+    /// `DisconnectWithWillMessage` to have the server publish the will.
+    pub async fn disconnect_with(&self, packet: Disconnect) -> Result<(), ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Request::Disconnect {
+            packet,
+            ticket: Ticket::Disconnect(tx),
+        })
+        .await?;
+        // The event loop answers when it has closed; if it is gone it is closed too.
+        let _ = rx.await;
+        Ok(())
+    }
+
+    async fn send(&self, req: Request<Ticket>) -> Result<(), ClientError> {
+        self.tx.send(req).await.map_err(|_| ClientError::Closed)
+    }
+}
+
+/// Resolves when a publish handed over with [`Client::begin_publish`] or
+/// [`Client::try_publish`] is done at its QoS.
+#[must_use = "the token resolves when the message is acknowledged; dropping it does not cancel the publish"]
+#[derive(Debug)]
+pub struct PublishToken {
+    rx: oneshot::Receiver<Result<PublishAck, PublishError>>,
+}
+
+impl Future for PublishToken {
+    type Output = Result<PublishAck, PublishError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.rx)
+            .poll(cx)
+            .map(|r| r.unwrap_or(Err(PublishError::Closed)))
+    }
+}
+
+/// Incoming messages from a spawned event loop ([`EventLoop::into_messages`]); a bounded
+/// [`futures::Stream`].
+#[derive(Debug)]
+pub struct Messages {
+    rx: mpsc::Receiver<Message>,
+}
+
+impl Messages {
+    pub(crate) fn new(rx: mpsc::Receiver<Message>) -> Messages {
+        Messages { rx }
+    }
+
+    /// The next message; `None` once the client is closed.
+    pub async fn recv(&mut self) -> Option<Message> {
+        self.rx.recv().await
+    }
+}
+
+impl futures::Stream for Messages {
+    type Item = Message;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+/// Anything that can be a topic filter: `&str`, `String`, or a validated [`TopicFilter`].
+pub trait IntoTopicFilter {
+    /// Validates and converts.
+    fn into_topic_filter(self) -> Result<TopicFilter, TopicError>;
+}
+
+impl IntoTopicFilter for TopicFilter {
+    fn into_topic_filter(self) -> Result<TopicFilter, TopicError> {
+        Ok(self)
+    }
+}
+
+impl IntoTopicFilter for &str {
+    fn into_topic_filter(self) -> Result<TopicFilter, TopicError> {
+        TopicFilter::new(self)
+    }
+}
+
+impl IntoTopicFilter for String {
+    fn into_topic_filter(self) -> Result<TopicFilter, TopicError> {
+        TopicFilter::new(self)
+    }
+}
+
+impl IntoTopicFilter for &String {
+    fn into_topic_filter(self) -> Result<TopicFilter, TopicError> {
+        TopicFilter::new(self.as_str())
+    }
+}
+
+/// A seed for the reconnect jitter that differs between clients and processes.
+fn seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(std::process::id().into());
+    h.finish()
+}

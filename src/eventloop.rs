@@ -1,0 +1,448 @@
+//! [`EventLoop`]: owns the transport and the engine; the only code that reads the socket or the
+//! clock.
+
+use std::collections::VecDeque;
+use std::io::IoSlice;
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::codec::{self, Decoded};
+use crate::error::{ConnectionError, PublishError, SubscribeError};
+use crate::message::Message;
+use crate::options::ConnectOptions;
+use crate::packet::{ConnAck, Packet, ProtocolLevel, SubAck, UnsubAck};
+use crate::state::{Engine, Output, PublishAck, Request, Transmit};
+
+/// Payloads at least this large are written from their own buffer (vectored write) instead of
+/// being copied into the write buffer.
+const ZERO_COPY_THRESHOLD: usize = 4096;
+/// Read granularity; the buffer grows to the size of a larger packet when one arrives.
+const READ_CHUNK: usize = 4096;
+
+/// How a request is completed: the one-shot sender of the future that awaits it.
+#[derive(Debug)]
+pub(crate) enum Ticket {
+    Publish(oneshot::Sender<Result<PublishAck, PublishError>>),
+    Subscribe(oneshot::Sender<Result<SubAck, SubscribeError>>),
+    Unsubscribe(oneshot::Sender<Result<UnsubAck, SubscribeError>>),
+    Disconnect(oneshot::Sender<()>),
+}
+
+/// What the event loop reports from [`EventLoop::poll`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Event {
+    /// Connected (CONNACK Success), on every connect and reconnect.
+    Connected(ConnAck),
+    /// A connection attempt failed, or the connection was lost.
+    ConnectionLost {
+        /// Why.
+        error: ConnectionError,
+        /// Whether CONNACK had accepted the connection.
+        was_connected: bool,
+        /// Whether the event loop will reconnect.
+        reconnecting: bool,
+    },
+    /// An incoming message.
+    Message(Message),
+    /// A publish completed (its future has the same result).
+    Published(Result<PublishAck, PublishError>),
+    /// A SUBACK arrived.
+    Subscribed(SubAck),
+    /// An UNSUBACK arrived.
+    Unsubscribed(UnsubAck),
+}
+
+/// Drives one client connection: connects, reconnects with backoff, reads and writes packets,
+/// and hands the application its events. Get one from [`crate::Client::new`].
+///
+/// Call [`EventLoop::poll`] in a loop (nothing happens between calls: a slow caller slows the
+/// reading from the socket, which is the backpressure), or hand the loop to a task with
+/// [`EventLoop::run`] or [`EventLoop::into_messages`].
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use pigeon_mqtt::{Client, ConnectOptions, Event, QoS};
+/// let (client, mut eventloop) = Client::new(ConnectOptions::new("127.0.0.1", 1883));
+/// tokio::spawn(async move {
+///     client.subscribe("sensors/#", QoS::AtLeastOnce).await.ok();
+/// });
+/// while let Ok(event) = eventloop.poll().await {
+///     if let Event::Message(m) = event {
+///         println!("{} {:?}", m.topic(), m.payload());
+///     }
+/// }
+/// # Ok(()) }
+/// ```
+pub struct EventLoop {
+    engine: Engine<Ticket>,
+    opts: ConnectOptions,
+    requests: mpsc::Receiver<Request<Ticket>>,
+    requests_open: bool,
+    transport: Option<TcpStream>,
+    read_buf: BytesMut,
+    write_buf: BytesMut,
+    chunks: VecDeque<Bytes>,
+    written: Vec<Ticket>,
+    events: VecDeque<Event>,
+    finished: Option<ConnectionError>,
+}
+
+impl std::fmt::Debug for EventLoop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventLoop")
+            .field("engine", &self.engine)
+            .field("connected", &self.transport.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl EventLoop {
+    pub(crate) fn new(
+        opts: ConnectOptions,
+        engine: Engine<Ticket>,
+        requests: mpsc::Receiver<Request<Ticket>>,
+    ) -> EventLoop {
+        EventLoop {
+            engine,
+            opts,
+            requests,
+            requests_open: true,
+            transport: None,
+            read_buf: BytesMut::new(),
+            write_buf: BytesMut::new(),
+            chunks: VecDeque::new(),
+            written: Vec::new(),
+            events: VecDeque::new(),
+            finished: None,
+        }
+    }
+
+    /// The protocol level of this client.
+    pub fn protocol_level(&self) -> ProtocolLevel {
+        self.engine.protocol_level()
+    }
+
+    /// Runs until the next event. Returns an error once the loop has stopped for good: after
+    /// [`crate::Client::disconnect`] (`ConnectionError::Closed`), when reconnection is off and
+    /// the connection is lost, or when a first connection fails and retrying it is off.
+    pub async fn poll(&mut self) -> Result<Event, ConnectionError> {
+        loop {
+            if let Some(e) = self.events.pop_front() {
+                return Ok(e);
+            }
+            if let Some(err) = &self.finished {
+                return Err(err.clone());
+            }
+            self.step().await;
+        }
+    }
+
+    /// Runs until the client is closed, discarding events (for programs that only publish, or
+    /// that consume messages some other way). Returns the error that ended it, if any.
+    pub async fn run(mut self) -> Result<(), ConnectionError> {
+        loop {
+            match self.poll().await {
+                Ok(_) => {}
+                Err(ConnectionError::Closed) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Spawns the loop on the current Tokio runtime and returns the incoming messages as a
+    /// bounded stream (capacity from [`ConnectOptions::event_capacity`]). When the consumer falls
+    /// behind, the loop stops reading from the socket; nothing is dropped. The stream ends when
+    /// the client is closed.
+    pub fn into_messages(mut self) -> crate::client::Messages {
+        let (tx, rx) = mpsc::channel(self.opts.event_capacity);
+        tokio::spawn(async move {
+            loop {
+                match self.poll().await {
+                    Ok(Event::Message(m)) => {
+                        if tx.send(m).await.is_err() {
+                            // Nobody listens any more; keep serving publishes until closed.
+                            continue;
+                        }
+                    }
+                    Ok(Event::ConnectionLost { error, .. }) => {
+                        tracing::info!(%error, "connection lost");
+                    }
+                    Ok(_) => {}
+                    Err(_) => return,
+                }
+            }
+        });
+        crate::client::Messages::new(rx)
+    }
+
+    fn now(&self) -> std::time::Instant {
+        Instant::now().into_std()
+    }
+
+    /// One turn: deliver outputs, connect if needed, flush writes, then wait for the socket, a
+    /// request or a timer.
+    async fn step(&mut self) {
+        self.drain_outputs();
+        if !self.events.is_empty() {
+            return;
+        }
+        if self.engine.is_closed() {
+            self.finished.get_or_insert(ConnectionError::Closed);
+            self.transport = None;
+            return;
+        }
+        if self.transport.is_none() && self.engine.wants_transport(self.now()) {
+            self.connect().await;
+            return;
+        }
+        if let Err(e) = self.flush().await {
+            self.lost(Some(e));
+            return;
+        }
+        if self.engine.wants_close() {
+            if let Some(mut t) = self.transport.take() {
+                let _ = t.shutdown().await;
+            }
+            self.lost(None);
+            return;
+        }
+        self.wait().await;
+    }
+
+    async fn connect(&mut self) {
+        let addr = (self.opts.host.clone(), self.opts.port);
+        let result =
+            tokio::time::timeout(self.opts.connect_timeout, TcpStream::connect(addr)).await;
+        let stream = match result {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                let err = ConnectionError::Address {
+                    address: format!("{}:{}", self.opts.host, self.opts.port),
+                    message: e.to_string(),
+                };
+                self.engine.handle_transport_down(self.now(), Some(err));
+                return;
+            }
+            Err(_) => {
+                self.engine
+                    .handle_transport_down(self.now(), Some(ConnectionError::ConnectTimeout));
+                return;
+            }
+        };
+        if let Err(e) = stream.set_nodelay(self.opts.tcp_nodelay) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+        self.transport = Some(stream);
+        self.read_buf.clear();
+        self.engine.handle_transport_up(self.now());
+    }
+
+    /// The connection ended: tell the engine, fail unwritten QoS 0 publishes.
+    fn lost(&mut self, error: Option<ConnectionError>) {
+        self.transport = None;
+        self.write_buf.clear();
+        self.chunks.clear();
+        for t in self.written.drain(..) {
+            if let Ticket::Publish(tx) = t {
+                let _ = tx.send(Err(PublishError::ConnectionLost));
+            }
+        }
+        self.engine.handle_transport_down(self.now(), error);
+        // Free the read buffer while disconnected.
+        self.read_buf = BytesMut::new();
+    }
+
+    /// Encodes everything the engine wants to send into one buffer (large payloads as their own
+    /// chunks) and writes it with as few system calls as possible.
+    async fn flush(&mut self) -> Result<(), ConnectionError> {
+        let level = self.engine.protocol_level();
+        let now = self.now();
+        while let Some(Transmit { packet, written }) = self.engine.poll_transmit(now) {
+            let big =
+                matches!(&packet, Packet::Publish(p) if p.payload.len() >= ZERO_COPY_THRESHOLD);
+            let level = match &packet {
+                Packet::Connect(c) => c.protocol,
+                _ => level,
+            };
+            if big {
+                let payload = codec::encode_without_payload(
+                    &packet,
+                    level,
+                    codec::MAX_PACKET_SIZE,
+                    &mut self.write_buf,
+                )?;
+                if let Some(payload) = payload {
+                    self.chunks.push_back(self.write_buf.split().freeze());
+                    self.chunks.push_back(payload);
+                }
+            } else {
+                codec::encode(&packet, level, codec::MAX_PACKET_SIZE, &mut self.write_buf)?;
+            }
+            if let Some(t) = written {
+                self.written.push(t);
+            }
+        }
+        if !self.write_buf.is_empty() {
+            self.chunks.push_back(self.write_buf.split().freeze());
+        }
+        if self.chunks.is_empty() {
+            return Ok(());
+        }
+        let Some(stream) = self.transport.as_mut() else {
+            return Err(ConnectionError::ConnectionClosed);
+        };
+        write_chunks(stream, &mut self.chunks).await?;
+        for t in self.written.drain(..) {
+            if let Ticket::Publish(tx) = t {
+                let result = Ok(PublishAck::default());
+                self.events.push_back(Event::Published(result.clone()));
+                let _ = tx.send(result);
+            }
+        }
+        Ok(())
+    }
+
+    async fn wait(&mut self) {
+        let deadline = self.engine.poll_timeout().map(Instant::from_std);
+        let accept = self.requests_open && self.engine.can_accept();
+        if self.read_buf.capacity() - self.read_buf.len() < READ_CHUNK {
+            self.read_buf.reserve(READ_CHUNK);
+        }
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        let read = async {
+            match self.transport.as_mut() {
+                Some(t) => t.read_buf(&mut self.read_buf).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            r = read => match r {
+                Ok(0) => self.lost(Some(ConnectionError::ConnectionClosed)),
+                Ok(_) => self.decode_incoming(),
+                Err(e) => self.lost(Some(e.into())),
+            },
+            req = self.requests.recv(), if accept => match req {
+                Some(req) => {
+                    let now = self.now();
+                    self.engine.handle_request(now, req);
+                    // Take whatever else is already waiting, so it is written in one batch.
+                    while self.engine.can_accept() {
+                        match self.requests.try_recv() {
+                            Ok(req) => self.engine.handle_request(now, req),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                None => self.requests_open = false,
+            },
+            () = sleep => self.engine.handle_timeout(self.now()),
+        }
+    }
+
+    fn decode_incoming(&mut self) {
+        let level = self.engine.protocol_level();
+        let max = self.opts.maximum_packet_size;
+        let now = self.now();
+        loop {
+            match codec::decode(&mut self.read_buf, level, max) {
+                Ok(Decoded::Packet(p)) => self.engine.handle_incoming(now, p),
+                Ok(Decoded::Incomplete { needed }) => {
+                    self.read_buf.reserve(needed);
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "malformed packet from the server");
+                    self.read_buf.clear();
+                    self.lost(Some(ConnectionError::Decode(e)));
+                    break;
+                }
+            }
+        }
+    }
+
+    fn drain_outputs(&mut self) {
+        while let Some(out) = self.engine.poll_output() {
+            match out {
+                Output::Connected(ack) => self.events.push_back(Event::Connected(ack)),
+                Output::ConnectionLost {
+                    error,
+                    was_connected,
+                    reconnecting,
+                } => self.events.push_back(Event::ConnectionLost {
+                    error,
+                    was_connected,
+                    reconnecting,
+                }),
+                Output::Message(m) => self.events.push_back(Event::Message(m)),
+                Output::PublishDone { ticket, result } => {
+                    self.events.push_back(Event::Published(result.clone()));
+                    if let Ticket::Publish(tx) = ticket {
+                        let _ = tx.send(result);
+                    }
+                }
+                Output::SubscribeDone { ticket, result } => {
+                    if let Ok(ack) = &result {
+                        self.events.push_back(Event::Subscribed(ack.clone()));
+                    }
+                    if let Ticket::Subscribe(tx) = ticket {
+                        let _ = tx.send(result);
+                    }
+                }
+                Output::UnsubscribeDone { ticket, result } => {
+                    if let Ok(ack) = &result {
+                        self.events.push_back(Event::Unsubscribed(ack.clone()));
+                    }
+                    if let Ticket::Unsubscribe(tx) = ticket {
+                        let _ = tx.send(result);
+                    }
+                }
+                Output::Closed { ticket, error } => {
+                    if let Some(Ticket::Disconnect(tx)) = ticket {
+                        let _ = tx.send(());
+                    }
+                    self.finished = Some(error.unwrap_or(ConnectionError::Closed));
+                }
+            }
+        }
+    }
+}
+
+async fn write_chunks(stream: &mut TcpStream, chunks: &mut VecDeque<Bytes>) -> std::io::Result<()> {
+    while !chunks.is_empty() {
+        let n = if chunks.len() == 1 {
+            stream.write(&chunks[0]).await?
+        } else {
+            let slices: Vec<IoSlice<'_>> =
+                chunks.iter().take(64).map(|c| IoSlice::new(c)).collect();
+            stream.write_vectored(&slices).await?
+        };
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        let mut n = n;
+        while n > 0 {
+            let Some(front) = chunks.front_mut() else {
+                break;
+            };
+            if n >= front.len() {
+                n -= front.len();
+                chunks.pop_front();
+            } else {
+                front.advance(n);
+                n = 0;
+            }
+        }
+    }
+    Ok(())
+}

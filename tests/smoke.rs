@@ -1,0 +1,62 @@
+mod support;
+
+use std::time::Duration;
+
+use pigeon_mqtt::{Client, ConnectOptions, Event, Message, ProtocolLevel, QoS};
+use support::Mosquitto;
+
+#[tokio::test]
+async fn publish_and_receive_each_qos_at_both_levels() {
+    let broker = Mosquitto::start();
+    for level in [ProtocolLevel::V3_1_1, ProtocolLevel::V5] {
+        let opts = ConnectOptions::new("127.0.0.1", broker.port())
+            .protocol(level)
+            .client_id(format!("smoke-{level}"));
+        let (client, mut eventloop) = Client::new(opts);
+        let c = client.clone();
+        let task = tokio::spawn(async move {
+            c.subscribe("smoke/#", QoS::ExactlyOnce).await.unwrap();
+            for qos in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
+                let ack = c
+                    .publish(
+                        Message::new("smoke/t", format!("{qos:?}"))
+                            .unwrap()
+                            .qos(qos),
+                    )
+                    .await
+                    .unwrap();
+                if qos != QoS::AtMostOnce {
+                    assert!(ack.packet_id.is_some());
+                }
+            }
+        });
+        let mut got = Vec::new();
+        while got.len() < 3 {
+            match tokio::time::timeout(Duration::from_secs(5), eventloop.poll()).await {
+                Ok(Ok(Event::Message(m))) => {
+                    got.push((m.qos_level(), m.payload_str().unwrap().to_owned()))
+                }
+                Ok(Ok(_)) => {}
+                other => panic!("{level}: {other:?}"),
+            }
+        }
+        task.await.unwrap();
+        assert_eq!(
+            got,
+            vec![
+                (QoS::AtMostOnce, "AtMostOnce".to_owned()),
+                (QoS::AtLeastOnce, "AtLeastOnce".to_owned()),
+                (QoS::ExactlyOnce, "ExactlyOnce".to_owned())
+            ]
+        );
+        let d = tokio::spawn(async move { client.disconnect().await });
+        loop {
+            match eventloop.poll().await {
+                Ok(_) => {}
+                Err(pigeon_mqtt::ConnectionError::Closed) => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        d.await.unwrap().unwrap();
+    }
+}
