@@ -164,9 +164,9 @@ impl EventLoop {
             loop {
                 match self.poll().await {
                     Ok(Event::Message(m)) => {
-                        if tx.send(m).await.is_err() {
-                            // Nobody listens any more; keep serving publishes until closed.
-                            continue;
+                        if tx.send(m).await.is_err() && !self.requests_open {
+                            // Neither messages nor client handles are wanted any more.
+                            return;
                         }
                     }
                     Ok(Event::ConnectionLost { error, .. }) => {
@@ -194,6 +194,13 @@ impl EventLoop {
         if self.engine.is_closed() {
             self.finished.get_or_insert(ConnectionError::Closed);
             self.transport = None;
+            // Refuse what is still queued in the channel, and anything sent later.
+            self.requests.close();
+            let now = self.now();
+            while let Ok(req) = self.requests.try_recv() {
+                self.engine.handle_request(now, req);
+            }
+            self.drain_outputs();
             return;
         }
         if self.transport.is_none() && self.engine.wants_transport(self.now()) {
@@ -294,7 +301,9 @@ impl EventLoop {
             return Ok(());
         }
         let Some(stream) = self.transport.as_mut() else {
-            return Err(ConnectionError::ConnectionClosed);
+            // Nothing to write to: the engine already knows the connection is gone.
+            self.chunks.clear();
+            return Ok(());
         };
         write_chunks(stream, &mut self.chunks).await?;
         for t in self.written.drain(..) {
@@ -358,7 +367,9 @@ impl EventLoop {
             match codec::decode(&mut self.read_buf, level, max) {
                 Ok(Decoded::Packet(p)) => self.engine.handle_incoming(now, p),
                 Ok(Decoded::Incomplete { needed }) => {
-                    self.read_buf.reserve(needed);
+                    // Grow with the bytes that actually arrive, not with what the header
+                    // announces: a large announced size allocates nothing by itself.
+                    self.read_buf.reserve(needed.min(64 * 1024));
                     break;
                 }
                 Err(e) => {

@@ -2,14 +2,59 @@
 //!
 //! An async MQTT 3.1, 3.1.1 and 5.0 client for Tokio.
 //!
+//! ## Getting started
+//!
+//! [`Client::new`] gives a cloneable [`Client`] handle and the [`EventLoop`] that owns the
+//! connection. Poll the event loop (or spawn it with [`EventLoop::run`] /
+//! [`EventLoop::into_messages`]) and use the client from any task:
+//!
+//! ```no_run
+//! use pigeon_mqtt::{Client, ConnectOptions, Event, Message, QoS};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let (client, mut eventloop) = Client::new(ConnectOptions::from_url("mqtt://127.0.0.1:1883")?);
+//! let publisher = client.clone();
+//! tokio::spawn(async move {
+//!     publisher.subscribe("sensors/#", QoS::AtLeastOnce).await?;
+//!     publisher
+//!         .publish(Message::new("sensors/kitchen", "21.5")?.qos(QoS::AtLeastOnce))
+//!         .await?;
+//!     Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+//! });
+//! while let Ok(event) = eventloop.poll().await {
+//!     if let Event::Message(m) = event {
+//!         println!("{}: {:?}", m.topic(), m.payload_str());
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
 //! ## Layout
 //!
 //! - [`packet`]: one packet model for every protocol level (a 5.0 superset).
 //! - [`codec`]: framing and wire encoding; the only place where the versions differ.
 //! - [`topic`]: topic name and filter validation and matching.
-//! - [`state`]: the sans-IO protocol engine (QoS handshakes, keep alive, reconnection timing).
+//! - [`state`]: the sans-IO protocol engine (QoS handshakes, keep alive, topic aliases, flow
+//!   control, reconnection timing); no I/O, no clock.
 //! - [`store`]: session persistence behind a small trait.
+//! - [`Client`] / [`EventLoop`]: the handle and the driver that owns the socket and the clock.
 //! - [`error`]: one error enum per layer.
+//!
+//! ## Protocol versions
+//!
+//! [`ConnectOptions::protocol`] selects 5.0 (default), 3.1.1 or 3.1. Everything else is written
+//! once: MQTT 5 properties and reason codes are absent (not sent) at 3.1.1.
+//!
+//! ## TLS
+//!
+//! Not yet: this version connects over plain TCP (`mqtt://`, `tcp://`).
+//!
+//! ## Reconnection
+//!
+//! A lost connection is re-established with exponential backoff and jitter
+//! ([`ReconnectOptions`]). With a session present, unacknowledged messages are resent with DUP
+//! set and their original identifiers [MQTT-4.4.0-1]; without one, subscriptions are restored and
+//! in-flight messages follow the [`SessionLostPolicy`].
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
