@@ -6,7 +6,6 @@ use std::io::IoSlice;
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -16,6 +15,7 @@ use crate::message::Message;
 use crate::options::ConnectOptions;
 use crate::packet::{ConnAck, Packet, ProtocolLevel, SubAck, UnsubAck};
 use crate::state::{Engine, Output, PublishAck, Request, Transmit};
+use crate::transport::{self, Transport};
 
 /// Payloads at least this large are written from their own buffer (vectored write) instead of
 /// being copied into the write buffer.
@@ -83,7 +83,7 @@ pub struct EventLoop {
     opts: ConnectOptions,
     requests: mpsc::Receiver<Request<Ticket>>,
     requests_open: bool,
-    transport: Option<TcpStream>,
+    transport: Option<Transport>,
     read_buf: BytesMut,
     write_buf: BytesMut,
     chunks: VecDeque<Bytes>,
@@ -222,16 +222,11 @@ impl EventLoop {
     }
 
     async fn connect(&mut self) {
-        let addr = (self.opts.host.clone(), self.opts.port);
         let result =
-            tokio::time::timeout(self.opts.connect_timeout, TcpStream::connect(addr)).await;
+            tokio::time::timeout(self.opts.connect_timeout, transport::connect(&self.opts)).await;
         let stream = match result {
             Ok(Ok(s)) => s,
-            Ok(Err(e)) => {
-                let err = ConnectionError::Address {
-                    address: format!("{}:{}", self.opts.host, self.opts.port),
-                    message: e.to_string(),
-                };
+            Ok(Err(err)) => {
                 self.engine.handle_transport_down(self.now(), Some(err));
                 return;
             }
@@ -241,9 +236,6 @@ impl EventLoop {
                 return;
             }
         };
-        if let Err(e) = stream.set_nodelay(self.opts.tcp_nodelay) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
         self.transport = Some(stream);
         self.read_buf.clear();
         self.engine.handle_transport_up(self.now());
@@ -429,7 +421,7 @@ impl EventLoop {
     }
 }
 
-async fn write_chunks(stream: &mut TcpStream, chunks: &mut VecDeque<Bytes>) -> std::io::Result<()> {
+async fn write_chunks(stream: &mut Transport, chunks: &mut VecDeque<Bytes>) -> std::io::Result<()> {
     while !chunks.is_empty() {
         let n = if chunks.len() == 1 {
             stream.write(&chunks[0]).await?

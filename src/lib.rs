@@ -69,6 +69,7 @@ pub mod packet;
 pub mod state;
 pub mod store;
 pub mod topic;
+mod transport;
 
 pub use client::{Client, IntoTopicFilter, Messages, PublishToken};
 pub use error::{ClientError, ConnectionError, ProtocolError, PublishError, SubscribeError};
