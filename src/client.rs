@@ -154,6 +154,56 @@ impl Client {
         rx.await.unwrap_or(Err(SubscribeError::Closed))
     }
 
+    /// Subscribes without waiting (usable inside callbacks): hands the request over and returns
+    /// a token that resolves with the SUBACK. Fails with [`ClientError::QueueFull`] when the
+    /// request queue is full.
+    pub fn try_subscribe(
+        &self,
+        filter: impl IntoTopicFilter,
+        qos: QoS,
+    ) -> Result<AckToken<SubAck>, ClientError> {
+        let filter = filter.into_topic_filter()?;
+        let (tx, rx) = oneshot::channel();
+        self.try_send(Request::Subscribe {
+            filters: vec![(filter, SubscriptionOptions::new(qos))],
+            properties: Properties::new(),
+            ticket: Ticket::Subscribe(tx),
+        })?;
+        Ok(AckToken { rx })
+    }
+
+    /// Unsubscribes without waiting (usable inside callbacks); the token resolves with the
+    /// UNSUBACK.
+    pub fn try_unsubscribe(
+        &self,
+        filter: impl IntoTopicFilter,
+    ) -> Result<AckToken<UnsubAck>, ClientError> {
+        let filter = filter.into_topic_filter()?;
+        let (tx, rx) = oneshot::channel();
+        self.try_send(Request::Unsubscribe {
+            filters: vec![filter],
+            properties: Properties::new(),
+            ticket: Ticket::Unsubscribe(tx),
+        })?;
+        Ok(AckToken { rx })
+    }
+
+    /// Starts a graceful disconnect without waiting for it (usable inside callbacks).
+    pub fn try_disconnect(&self) -> Result<(), ClientError> {
+        let (tx, _rx) = oneshot::channel();
+        self.try_send(Request::Disconnect {
+            packet: Disconnect::default(),
+            ticket: Ticket::Disconnect(tx),
+        })
+    }
+
+    fn try_send(&self, req: Request<Ticket>) -> Result<(), ClientError> {
+        self.tx.try_send(req).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => ClientError::QueueFull,
+            mpsc::error::TrySendError::Closed(_) => ClientError::Closed,
+        })
+    }
+
     /// Graceful disconnect: lets what is already queued and in flight complete (up to the
     /// disconnect timeout), sends DISCONNECT, closes the connection and stops the event loop.
     pub async fn disconnect(&self) -> Result<(), ClientError> {
@@ -194,6 +244,24 @@ impl Future for PublishToken {
         Pin::new(&mut self.rx)
             .poll(cx)
             .map(|r| r.unwrap_or(Err(PublishError::Closed)))
+    }
+}
+
+/// Resolves with the acknowledgement of a subscribe or unsubscribe started with
+/// [`Client::try_subscribe`] or [`Client::try_unsubscribe`].
+#[must_use = "the token resolves with the acknowledgement; dropping it does not cancel the request"]
+#[derive(Debug)]
+pub struct AckToken<A> {
+    rx: oneshot::Receiver<Result<A, SubscribeError>>,
+}
+
+impl<A> Future for AckToken<A> {
+    type Output = Result<A, SubscribeError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.rx)
+            .poll(cx)
+            .map(|r| r.unwrap_or(Err(SubscribeError::Closed)))
     }
 }
 

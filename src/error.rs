@@ -409,6 +409,10 @@ pub enum ClientError {
     /// A subscribe or unsubscribe without filters.
     #[error("[MQTT-3.8.3-2] at least one topic filter is needed")]
     NoTopicFilters,
+    /// A blocking method was called from inside an async runtime, where it would block the
+    /// runtime's thread.
+    #[error("blocking client methods cannot be called from inside an async runtime")]
+    InAsyncContext,
 }
 
 /// Why a subscribe or unsubscribe did not complete (per-filter refusals are in the SUBACK).

@@ -142,6 +142,18 @@ impl EventLoop {
         }
     }
 
+    /// Takes the requests already waiting in the channel (up to the queue bound), so that
+    /// requests made from inside a callback are picked up before the next event is dispatched.
+    pub(crate) fn absorb_requests(&mut self) {
+        let now = self.now();
+        while self.requests_open && self.engine.can_accept() && !self.engine.is_closed() {
+            match self.requests.try_recv() {
+                Ok(req) => self.engine.handle_request(now, req),
+                Err(_) => break,
+            }
+        }
+    }
+
     /// Runs until the client is closed, discarding events (for programs that only publish, or
     /// that consume messages some other way). Returns the error that ended it, if any.
     pub async fn run(mut self) -> Result<(), ConnectionError> {

@@ -59,10 +59,13 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod blocking;
+mod callbacks;
 mod client;
 pub mod codec;
 pub mod error;
 mod eventloop;
+pub mod helpers;
 mod message;
 mod options;
 pub mod packet;
@@ -71,7 +74,8 @@ pub mod store;
 pub mod topic;
 mod transport;
 
-pub use client::{Client, IntoTopicFilter, Messages, PublishToken};
+pub use callbacks::{CallbackClient, DisconnectInfo, LoopHandle};
+pub use client::{AckToken, Client, IntoTopicFilter, Messages, PublishToken};
 pub use error::{ClientError, ConnectionError, ProtocolError, PublishError, SubscribeError};
 pub use eventloop::{Event, EventLoop};
 pub use message::{IntoTopicName, Message};
