@@ -114,7 +114,7 @@ pub(crate) fn connect_lens(c: &Connect) -> Result<Lens, EncodeError> {
             lens.will_props = properties::body_len(&w.properties, PropertyContext::Will)?;
             n += varint_len(lens.will_props) + lens.will_props;
         }
-        n += field_len(w.topic.len(), "will topic")?;
+        n += field_len(w.topic.as_mqtt_string().len(), "will topic")?;
         n += field_len(w.payload.len(), "will payload")?;
     }
     if let Some(u) = &c.username {
@@ -212,6 +212,7 @@ pub(crate) fn connack_lens(c: &ConnAck, level: ProtocolLevel) -> Result<Lens, En
             ..Lens::default()
         });
     }
+    super::check_reason(PacketType::ConnAck, c.reason_code, level)?;
     let props = properties::body_len(&c.properties, PropertyContext::ConnAck)?;
     Ok(Lens {
         remaining: 2 + varint_len(props) + props,

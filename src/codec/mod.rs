@@ -83,6 +83,15 @@ pub fn decode(
     let packet_type = packet_type(first >> 4, level)?;
     let mut body = buf.split_to(total).freeze();
     body.advance(1 + len_bytes);
+    if packet_type == PacketType::Publish {
+        // The most frequent packet, decoded in place: what `decode_body` does for it (PUBLISH
+        // carries flags of its own, so there is no flag check), without moving the packet
+        // through the generic match.
+        let mut r = Reader::new(body, packet_type);
+        let publish = publish::decode(&mut r, first & 0x0F, level)?;
+        r.finish()?;
+        return Ok(Decoded::Packet(Packet::Publish(publish)));
+    }
     decode_body(packet_type, first & 0x0F, body, level).map(Decoded::Packet)
 }
 
@@ -93,6 +102,7 @@ pub fn decode_framed(first: u8, body: Bytes, level: ProtocolLevel) -> Result<Pac
     decode_body(packet_type, first & 0x0F, body, level)
 }
 
+#[inline]
 fn packet_type(nibble: u8, level: ProtocolLevel) -> Result<PacketType, DecodeError> {
     Ok(match nibble {
         1 => PacketType::Connect,
@@ -199,6 +209,25 @@ pub(crate) fn reason_code(r: &mut Reader, field: &'static str) -> Result<ReasonC
         .ok()
         .filter(|rc| allowed_reason(packet, *rc))
         .ok_or(DecodeError::InvalidReasonCode { packet, code })
+}
+
+/// Refuses to encode a reason code the packet may not carry at 5.0 ([MQTT-3.2.2-8],
+/// [MQTT-3.4.2-1], [MQTT-3.5.2-1], [MQTT-3.6.2-1], [MQTT-3.7.2-1], [MQTT-3.9.3-2],
+/// [MQTT-3.11.3-2], [MQTT-3.14.2-1], [MQTT-3.15.2-1]): the decoder would reject it.
+pub(crate) fn check_reason(
+    packet: PacketType,
+    rc: ReasonCode,
+    level: ProtocolLevel,
+) -> Result<(), EncodeError> {
+    if allowed_reason(packet, rc) {
+        Ok(())
+    } else {
+        Err(EncodeError::ReasonCodeNotAtLevel {
+            packet,
+            code: rc as u8,
+            level,
+        })
+    }
 }
 
 /// The "Reason Codes" tables of chapter 3 for 5.0.
@@ -341,6 +370,9 @@ pub fn encode(
     max_packet_size: u32,
     buf: &mut BytesMut,
 ) -> Result<usize, EncodeError> {
+    if let Packet::Publish(p) = packet {
+        return publish::encode(p, level, max_packet_size, buf, true);
+    }
     let (first, lens) = header(packet, level)?;
     let total = check_size(lens.remaining, max_packet_size)?;
     buf.reserve(total);
@@ -359,20 +391,17 @@ pub fn encode_without_payload(
     max_packet_size: u32,
     buf: &mut BytesMut,
 ) -> Result<Option<Bytes>, EncodeError> {
+    if let Packet::Publish(p) = packet {
+        publish::encode(p, level, max_packet_size, buf, false)?;
+        return Ok(Some(p.payload.clone()));
+    }
     let (first, lens) = header(packet, level)?;
     let total = check_size(lens.remaining, max_packet_size)?;
-    let Packet::Publish(p) = packet else {
-        buf.reserve(total);
-        buf.put_u8(first);
-        put_varint(buf, lens.remaining);
-        write_body(packet, level, &lens, buf, true);
-        return Ok(None);
-    };
-    buf.reserve(total - p.payload.len());
+    buf.reserve(total);
     buf.put_u8(first);
     put_varint(buf, lens.remaining);
-    write_body(packet, level, &lens, buf, false);
-    Ok(Some(p.payload.clone()))
+    write_body(packet, level, &lens, buf, true);
+    Ok(None)
 }
 
 /// The size `packet` takes on the wire at `level`, fixed header included.
@@ -381,6 +410,7 @@ pub fn encoded_len(packet: &Packet, level: ProtocolLevel) -> Result<usize, Encod
     check_size(lens.remaining, MAX_PACKET_SIZE)
 }
 
+#[inline]
 fn check_size(remaining: usize, max: u32) -> Result<usize, EncodeError> {
     let total = 1 + varint_len(remaining) + remaining;
     if remaining > MAX_VARINT as usize || total > max as usize {
@@ -393,6 +423,7 @@ fn check_size(remaining: usize, max: u32) -> Result<usize, EncodeError> {
 }
 
 /// The first byte of the fixed header and the lengths of the body.
+#[inline]
 fn header(packet: &Packet, level: ProtocolLevel) -> Result<(u8, Lens), EncodeError> {
     let t = packet.packet_type();
     let mut first = (t as u8) << 4 | required_flags(t);
@@ -411,6 +442,15 @@ fn header(packet: &Packet, level: ProtocolLevel) -> Result<(u8, Lens), EncodeErr
         Packet::Unsubscribe(u) => subscribe::unsubscribe_lens(u, level)?,
         Packet::UnsubAck(u) => subscribe::unsuback_lens(u, level)?,
         Packet::PingReq | Packet::PingResp => Lens::default(),
+        Packet::Disconnect(d) if level.is_v5() => {
+            check_reason(t, d.reason_code, level)?;
+            reason_and_properties_lens(
+                d.reason_code,
+                &d.properties,
+                PropertyContext::Disconnect,
+                level,
+            )?
+        }
         Packet::Disconnect(d) => reason_and_properties_lens(
             d.reason_code,
             &d.properties,
@@ -421,6 +461,7 @@ fn header(packet: &Packet, level: ProtocolLevel) -> Result<(u8, Lens), EncodeErr
             if !level.is_v5() {
                 return Err(EncodeError::NotAtLevel { packet: t, level });
             }
+            check_reason(t, a.reason_code, level)?;
             reason_and_properties_lens(a.reason_code, &a.properties, PropertyContext::Auth, level)?
         }
     };

@@ -139,11 +139,18 @@ fn value_len(p: &Property) -> Result<usize, EncodeError> {
         Property::PayloadFormatIndicator(_)
         | Property::RequestProblemInformation(_)
         | Property::RequestResponseInformation(_)
-        | Property::MaximumQoS(_)
         | Property::RetainAvailable(_)
         | Property::WildcardSubscriptionAvailable(_)
         | Property::SubscriptionIdentifierAvailable(_)
         | Property::SharedSubscriptionAvailable(_) => 1,
+        // [MQTT-3.2.2.3.4] Maximum QoS is 0 or 1; 2 is expressed by leaving it out.
+        Property::MaximumQoS(QoS::ExactlyOnce) => {
+            return Err(EncodeError::InvalidPropertyValue {
+                id: PropertyId::MaximumQoS,
+                value: 2,
+            })
+        }
+        Property::MaximumQoS(_) => 1,
         Property::ServerKeepAlive(_)
         | Property::ReceiveMaximum(_)
         | Property::TopicAliasMaximum(_)

@@ -3,7 +3,7 @@
 use bytes::{BufMut, BytesMut};
 
 use super::properties;
-use super::wire::{field_len, put_binary, varint_len, Reader};
+use super::wire::{field_len, put_binary, put_varint, varint_len, Reader};
 use super::{context, packet_id, reason_code, Lens};
 use crate::error::{DecodeError, EncodeError};
 use crate::packet::{
@@ -12,6 +12,7 @@ use crate::packet::{
 };
 use crate::topic::TopicName;
 
+#[inline]
 pub(crate) fn decode(
     r: &mut Reader,
     flags: u8,
@@ -59,9 +60,12 @@ pub(crate) fn decode(
 
 /// The flag nibble of a PUBLISH fixed header.
 pub(crate) fn flags(p: &Publish) -> u8 {
-    u8::from(p.dup) << 3 | (p.qos.qos() as u8) << 1 | u8::from(p.retain)
+    // [MQTT-3.3.1-2] DUP is 0 for every QoS 0 message.
+    let dup = p.dup && p.qos != QosPid::AtMostOnce;
+    u8::from(dup) << 3 | (p.qos.qos() as u8) << 1 | u8::from(p.retain)
 }
 
+#[inline]
 pub(crate) fn lens(p: &Publish, level: ProtocolLevel) -> Result<Lens, EncodeError> {
     if p.topic.is_empty()
         && !(level.is_v5()
@@ -72,16 +76,58 @@ pub(crate) fn lens(p: &Publish, level: ProtocolLevel) -> Result<Lens, EncodeErro
         return Err(EncodeError::EmptyTopic);
     }
     let mut lens = Lens::default();
-    let mut n = field_len(p.topic.len(), "topic name")?;
+    // The byte length of the topic's `Bytes` (not `str::len` through `Deref`, which would run
+    // UTF-8 validation again).
+    let mut n = field_len(p.topic.as_mqtt_string().len(), "topic name")?;
     if p.qos.packet_id().is_some() {
         n += 2;
     }
     if level.is_v5() {
-        lens.props = properties::body_len(&p.properties, PropertyContext::Publish)?;
+        // Fast path: no properties is one zero length byte (what `body_len` returns for them).
+        if !p.properties.is_empty() {
+            lens.props = properties::body_len(&p.properties, PropertyContext::Publish)?;
+        }
         n += varint_len(lens.props) + lens.props;
     }
     lens.remaining = n + p.payload.len();
     Ok(lens)
+}
+
+/// The whole of `encode` / `encode_without_payload` for a PUBLISH, kept in one function so the
+/// lengths stay in registers: the same checks in the same order as the generic path, then one
+/// reservation and the writes. Returns the packet's total size.
+#[inline]
+pub(crate) fn encode(
+    p: &Publish,
+    level: ProtocolLevel,
+    max_packet_size: u32,
+    buf: &mut BytesMut,
+    payload: bool,
+) -> Result<usize, EncodeError> {
+    let lens = lens(p, level)?;
+    let total = super::check_size(lens.remaining, max_packet_size)?;
+    buf.reserve(if payload {
+        total
+    } else {
+        total - p.payload.len()
+    });
+    buf.put_u8((PacketType::Publish as u8) << 4 | flags(p));
+    put_varint(buf, lens.remaining);
+    put_binary(buf, p.topic.as_mqtt_string().as_bytes());
+    if let Some(id) = p.qos.packet_id() {
+        buf.put_u16(id.get());
+    }
+    if level.is_v5() {
+        if p.properties.is_empty() {
+            buf.put_u8(0);
+        } else {
+            properties::encode(&p.properties, lens.props, buf);
+        }
+    }
+    if payload {
+        buf.put_slice(&p.payload);
+    }
+    Ok(total)
 }
 
 pub(crate) fn put(
@@ -137,6 +183,7 @@ pub(crate) fn response_lens(
             ..Lens::default()
         });
     }
+    super::check_reason(t, a.reason_code, level)?;
     if a.properties.is_empty() {
         // [MQTT-3.4.2.1] the reason code may be omitted when it is Success and there are no
         // properties.

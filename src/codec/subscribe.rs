@@ -123,7 +123,7 @@ pub(crate) fn subscribe_lens(s: &Subscribe, level: ProtocolLevel) -> Result<Lens
         if level.is_v5() && o.no_local && f.is_shared() {
             return Err(EncodeError::NoLocalOnSharedSubscription);
         }
-        n += field_len(f.len(), "topic filter")? + 1;
+        n += field_len(f.as_mqtt_string().len(), "topic filter")? + 1;
     }
     Ok(Lens {
         remaining: n,
@@ -195,8 +195,10 @@ pub(crate) fn suback_lens(s: &SubAck, level: ProtocolLevel) -> Result<Lens, Enco
             packet: PacketType::SubAck,
         });
     }
-    if !level.is_v5() {
-        for rc in &s.reason_codes {
+    for rc in &s.reason_codes {
+        if level.is_v5() {
+            super::check_reason(PacketType::SubAck, *rc, level)?;
+        } else {
             v3_suback_code(*rc, level)?;
         }
     }
@@ -252,7 +254,7 @@ pub(crate) fn unsubscribe_lens(u: &Unsubscribe, level: ProtocolLevel) -> Result<
     let (wire, props) = props_lens(&u.properties, level, PropertyContext::Unsubscribe)?;
     let mut n = 2 + wire;
     for f in &u.filters {
-        n += field_len(f.len(), "topic filter")?;
+        n += field_len(f.as_mqtt_string().len(), "topic filter")?;
     }
     Ok(Lens {
         remaining: n,
@@ -312,6 +314,9 @@ pub(crate) fn unsuback_lens(u: &UnsubAck, level: ProtocolLevel) -> Result<Lens, 
         return Err(EncodeError::NoReasonCodes {
             packet: PacketType::UnsubAck,
         });
+    }
+    for rc in &u.reason_codes {
+        super::check_reason(PacketType::UnsubAck, *rc, level)?;
     }
     let (wire, props) = props_lens(&u.properties, level, PropertyContext::UnsubAck)?;
     Ok(Lens {

@@ -15,10 +15,12 @@ pub(crate) struct Reader {
 }
 
 impl Reader {
+    #[inline]
     pub(crate) fn new(buf: Bytes, packet: PacketType) -> Reader {
         Reader { buf, packet }
     }
 
+    #[cold]
     fn truncated(&self, field: &'static str) -> DecodeError {
         DecodeError::Truncated {
             packet: self.packet,
@@ -26,10 +28,12 @@ impl Reader {
         }
     }
 
+    #[inline]
     pub(crate) fn remaining(&self) -> usize {
         self.buf.len()
     }
 
+    #[inline]
     pub(crate) fn u8(&mut self, field: &'static str) -> Result<u8, DecodeError> {
         if self.buf.is_empty() {
             return Err(self.truncated(field));
@@ -37,6 +41,7 @@ impl Reader {
         Ok(self.buf.get_u8())
     }
 
+    #[inline]
     pub(crate) fn u16(&mut self, field: &'static str) -> Result<u16, DecodeError> {
         if self.buf.len() < 2 {
             return Err(self.truncated(field));
@@ -44,6 +49,7 @@ impl Reader {
         Ok(self.buf.get_u16())
     }
 
+    #[inline]
     pub(crate) fn u32(&mut self, field: &'static str) -> Result<u32, DecodeError> {
         if self.buf.len() < 4 {
             return Err(self.truncated(field));
@@ -51,6 +57,7 @@ impl Reader {
         Ok(self.buf.get_u32())
     }
 
+    #[inline]
     pub(crate) fn varint(&mut self, field: &'static str) -> Result<u32, DecodeError> {
         match read_varint(&self.buf)? {
             Some((v, n)) => {
@@ -62,6 +69,7 @@ impl Reader {
     }
 
     /// Splits off `n` bytes without copying.
+    #[inline]
     pub(crate) fn take(&mut self, n: usize, field: &'static str) -> Result<Bytes, DecodeError> {
         if self.buf.len() < n {
             return Err(self.truncated(field));
@@ -70,12 +78,14 @@ impl Reader {
     }
 
     /// Binary Data [MQTT-1.5.6]: a two-byte length and that many bytes.
+    #[inline]
     pub(crate) fn binary(&mut self, field: &'static str) -> Result<Bytes, DecodeError> {
         let len = self.u16(field)? as usize;
         self.take(len, field)
     }
 
     /// UTF-8 Encoded String [MQTT-1.5.4].
+    #[inline]
     pub(crate) fn string(&mut self, field: &'static str) -> Result<MqttString, DecodeError> {
         let raw = self.binary(field)?;
         MqttString::try_from_bytes(raw).map_err(|source| DecodeError::InvalidString {
@@ -86,11 +96,13 @@ impl Reader {
     }
 
     /// The rest of the packet (a PUBLISH payload).
+    #[inline]
     pub(crate) fn rest(&mut self) -> Bytes {
         std::mem::take(&mut self.buf)
     }
 
     /// [MQTT-2.1.4] nothing may follow the last field.
+    #[inline]
     pub(crate) fn finish(self) -> Result<(), DecodeError> {
         if self.buf.is_empty() {
             Ok(())
@@ -105,7 +117,14 @@ impl Reader {
 
 /// Reads a variable byte integer from the front of `buf`: `Ok(None)` when more bytes are needed,
 /// else the value and how many bytes it took.
+#[inline]
 pub(crate) fn read_varint(buf: &[u8]) -> Result<Option<(u32, usize)>, DecodeError> {
+    // Fast path: one byte, the usual case for lengths below 128.
+    if let Some(&byte) = buf.first() {
+        if byte & 0x80 == 0 {
+            return Ok(Some((u32::from(byte), 1)));
+        }
+    }
     let mut value: u32 = 0;
     for (i, &byte) in buf.iter().enumerate().take(4) {
         value |= u32::from(byte & 0x7F) << (7 * i);
