@@ -178,7 +178,7 @@ pub enum DecodeError {
 #[non_exhaustive]
 pub enum EncodeError {
     /// The packet is larger than the peer's Maximum Packet Size.
-    #[error("[MQTT-3.1.2-24] packet of {size} bytes exceeds the peer's maximum packet size of {max} bytes")]
+    #[error("[MQTT-3.2.2-15] packet of {size} bytes exceeds the peer's maximum packet size of {max} bytes")]
     PacketTooLarge {
         /// Size of the whole packet.
         size: usize,
@@ -202,7 +202,9 @@ pub enum EncodeError {
         level: ProtocolLevel,
     },
     /// A reason code with no equivalent at this protocol level.
-    #[error("reason code 0x{code:02X} cannot be sent in {packet} at protocol level {level}")]
+    #[error(
+        "[MQTT-2.4] reason code 0x{code:02X} cannot be sent in {packet} at protocol level {level}"
+    )]
     ReasonCodeNotAtLevel {
         /// The packet.
         packet: PacketType,
@@ -267,10 +269,10 @@ pub enum ProtocolError {
     #[error("[MQTT-4.8.0-1] unexpected {0} from the server")]
     UnexpectedPacket(crate::packet::PacketType),
     /// A PUBLISH with a Topic Alias that was never set on this connection.
-    #[error("[MQTT-3.3.2-7] unknown Topic Alias {0}")]
+    #[error("[MQTT-3.3.2.3.4] unknown Topic Alias {0}: it was never set on this connection")]
     UnknownTopicAlias(u16),
     /// A Topic Alias above our Topic Alias Maximum.
-    #[error("[MQTT-3.3.2-9] Topic Alias {alias} exceeds our Topic Alias Maximum {max}")]
+    #[error("[MQTT-3.3.2-11] Topic Alias {alias} exceeds our Topic Alias Maximum {max}")]
     TopicAliasTooLarge {
         /// The alias received.
         alias: u16,
@@ -326,6 +328,31 @@ pub enum ConnectionError {
     /// No CONNACK (or no TCP connection) within the connect timeout.
     #[error("no CONNACK within the connect timeout")]
     ConnectTimeout,
+    /// TLS failed: the server certificate was rejected (the message says why: expired, not
+    /// valid yet, not valid for the name, unknown issuer), the server refused the handshake
+    /// (e.g. it requires a client certificate), or the TLS settings cannot be used.
+    #[error("TLS error: {message}")]
+    Tls {
+        /// What went wrong.
+        message: String,
+    },
+    /// A certificate or private key could not be loaded: unreadable file or malformed PEM.
+    #[error("cannot load {what} from {origin}: {message}")]
+    Pem {
+        /// What was being loaded (`"CA certificate"`, `"client certificate"`, `"private key"`).
+        what: &'static str,
+        /// Where from: `file PATH` or `memory`.
+        origin: String,
+        /// Why it failed.
+        message: String,
+    },
+    /// The WebSocket handshake failed (HTTP error status, no `mqtt` subprotocol, bad header),
+    /// or the server broke the WebSocket protocol.
+    #[error("WebSocket error: {message}")]
+    WebSocket {
+        /// What went wrong.
+        message: String,
+    },
     /// The server did not answer PINGREQ in time.
     #[error("keep alive timeout: no PINGRESP from the server (MQTT 5.0 section 3.1.2.10)")]
     KeepAliveTimeout,
@@ -352,6 +379,10 @@ fn reason_string(d: &crate::packet::Disconnect) -> String {
 
 impl From<std::io::Error> for ConnectionError {
     fn from(e: std::io::Error) -> Self {
+        // A TLS alert or WebSocket failure surfaces through the stream as an I/O error.
+        if let Some(err) = crate::transport::error_behind_io(&e) {
+            return err;
+        }
         ConnectionError::Io {
             kind: e.kind(),
             message: e.to_string(),
@@ -363,7 +394,10 @@ impl From<std::io::Error> for ConnectionError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PublishError {
-    /// The broker answered with a reason code of 0x80 or above.
+    /// The broker answered with a reason code of 0x80 or above, or the client refused the
+    /// message on the broker's behalf because CONNACK said it cannot take it
+    /// (`QoSNotSupported` above Maximum QoS [MQTT-3.2.2-11], `RetainNotSupported`
+    /// [MQTT-3.2.2-14]).
     #[error("the server refused the message: {reason_code}{}", .reason_string.as_deref().map(|s| format!(" ({s})")).unwrap_or_default())]
     Rejected {
         /// The PUBACK/PUBREC reason code.
@@ -372,7 +406,7 @@ pub enum PublishError {
         reason_string: Option<String>,
     },
     /// Larger than the server's Maximum Packet Size [MQTT-3.1.2-24].
-    #[error("[MQTT-3.1.2-24] message of {size} bytes exceeds the server's maximum packet size of {max} bytes")]
+    #[error("[MQTT-3.2.2-15] message of {size} bytes exceeds the server's maximum packet size of {max} bytes")]
     PacketTooLarge {
         /// Encoded size.
         size: usize,

@@ -1807,8 +1807,7 @@ fn encode_error_messages_name_the_rule() {
     for e in errors {
         assert!(e.to_string().contains("[MQTT-"), "{e}");
     }
-    // Known gap (src/error.rs is outside this test's scope): ReasonCodeNotAtLevel does not cite
-    // a rule. It does name the code, packet and level.
+    // ReasonCodeNotAtLevel cites the reason code rule and names the code, packet and level.
     let e = EncodeError::ReasonCodeNotAtLevel {
         packet: PacketType::ConnAck,
         code: 0x8a,
@@ -1816,7 +1815,10 @@ fn encode_error_messages_name_the_rule() {
     };
     let msg = e.to_string();
     assert!(
-        msg.contains("0x8A") && msg.contains("CONNACK") && msg.contains("3.1.1"),
+        msg.contains("[MQTT-")
+            && msg.contains("0x8A")
+            && msg.contains("CONNACK")
+            && msg.contains("3.1.1"),
         "{msg}"
     );
 }

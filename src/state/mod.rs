@@ -220,6 +220,8 @@ struct ServerLimits {
     receive_maximum: u16,
     maximum_packet_size: u32,
     topic_alias_maximum: u16,
+    maximum_qos: QoS,
+    retain_available: bool,
 }
 
 impl Default for ServerLimits {
@@ -228,6 +230,8 @@ impl Default for ServerLimits {
             receive_maximum: u16::MAX,
             maximum_packet_size: codec::MAX_PACKET_SIZE,
             topic_alias_maximum: 0,
+            maximum_qos: QoS::ExactlyOnce,
+            retain_available: true,
         }
     }
 }
@@ -506,10 +510,15 @@ impl<T> Engine<T> {
                 let seq = self.seq;
                 self.seq += 1;
                 if message.qos != QoS::AtMostOnce {
+                    // The stored PUBLISH must keep the QoS, which only a `QosPid` with an
+                    // identifier can carry: the identifier is a placeholder while `Queued`
+                    // (the real one is assigned, and stored, when the message is sent).
                     self.store.put_outgoing(
                         seq,
                         &StoredMessage {
-                            publish: message.clone().into_publish(QosPid::AtMostOnce),
+                            publish: message
+                                .clone()
+                                .into_publish(QosPid::new(message.qos, PacketId::ONE)),
                             stage: OutgoingStage::Queued,
                         },
                     );
@@ -635,10 +644,8 @@ impl<T> Engine<T> {
     /// Time passed: connect timeout, keep alive, disconnect timeout.
     pub fn handle_timeout(&mut self, now: Instant) {
         match self.conn {
-            Conn::Connecting { deadline } if now >= deadline => {
-                if self.close_reason.is_none() {
-                    self.close_reason = Some(ConnectionError::ConnectTimeout);
-                }
+            Conn::Connecting { deadline } if now >= deadline && self.close_reason.is_none() => {
+                self.close_reason = Some(ConnectionError::ConnectTimeout);
             }
             Conn::Connected => {
                 if let Some(d) = &self.disconnecting {
@@ -743,6 +750,8 @@ impl<T> Engine<T> {
                 .maximum_packet_size()
                 .map_or(codec::MAX_PACKET_SIZE, |v| v.get()),
             topic_alias_maximum: p.topic_alias_maximum().unwrap_or(0),
+            maximum_qos: p.maximum_qos().unwrap_or(QoS::ExactlyOnce),
+            retain_available: p.retain_available().unwrap_or(true),
         };
         // [MQTT-3.2.2-21] the Server Keep Alive replaces ours.
         self.keep_alive = match p.server_keep_alive() {
@@ -1089,9 +1098,30 @@ impl<T> Engine<T> {
         Ok(())
     }
 
-    /// [MQTT-3.1.2-24] a message larger than the server's Maximum Packet Size is refused here
+    /// [MQTT-3.2.2-15] a message larger than the server's Maximum Packet Size is refused here
     /// rather than sent.
+    ///
+    /// Likewise a QoS above the server's Maximum QoS [MQTT-3.2.2-11], or RETAIN when the
+    /// server said Retain Available 0 [MQTT-3.2.2-14]: refused with the reason code the server
+    /// would have answered with.
     fn check_publish(&self, p: &Publish) -> Result<(), PublishError> {
+        if p.qos.qos() > self.server.maximum_qos {
+            return Err(PublishError::Rejected {
+                reason_code: ReasonCode::QoSNotSupported,
+                reason_string: Some(format!(
+                    "[MQTT-3.2.2-11] the server's Maximum QoS is {}",
+                    self.server.maximum_qos as u8
+                )),
+            });
+        }
+        if p.retain && !self.server.retain_available {
+            return Err(PublishError::Rejected {
+                reason_code: ReasonCode::RetainNotSupported,
+                reason_string: Some(
+                    "[MQTT-3.2.2-14] the server does not support retained messages".to_owned(),
+                ),
+            });
+        }
         let size = codec::publish_len(p, self.level).map_err(PublishError::Encode)?;
         if size > self.server.maximum_packet_size as usize {
             return Err(PublishError::PacketTooLarge {
@@ -1123,7 +1153,7 @@ impl<T> Engine<T> {
     }
 
     /// Outgoing topic aliases (opt-in, 5.0): the first message on a topic sets an alias within
-    /// the server's Topic Alias Maximum [MQTT-3.3.2-11]; later ones send only the alias.
+    /// the server's Topic Alias Maximum [MQTT-3.2.2-17]; later ones send only the alias.
     fn with_alias(&mut self, p: &Publish) -> Publish {
         let mut wire = p.clone();
         if !self.opts.auto_topic_alias
@@ -1140,10 +1170,17 @@ impl<T> Engine<T> {
             }
         } else if self.aliases_out.len() < usize::from(self.server.topic_alias_maximum) {
             let alias = self.aliases_out.len() as u16 + 1;
-            self.aliases_out.insert(p.topic.clone(), alias);
             if let Some(a) = std::num::NonZeroU16::new(alias) {
                 wire.properties.push(Property::TopicAlias(a));
             }
+            // Setting an alias makes this PUBLISH longer: rather than exceed the server's
+            // Maximum Packet Size [MQTT-3.2.2-15], send it without one.
+            let fits = codec::publish_len(&wire, self.level)
+                .is_ok_and(|n| n <= self.server.maximum_packet_size as usize);
+            if !fits {
+                return p.clone();
+            }
+            self.aliases_out.insert(p.topic.clone(), alias);
         }
         wire
     }
@@ -1332,7 +1369,7 @@ impl<T> Engine<T> {
     fn on_publish(&mut self, now: Instant, mut p: Publish) -> Result<(), ProtocolError> {
         if let Some(alias) = p.properties.topic_alias() {
             let alias = alias.get();
-            // [MQTT-3.3.2-9] the server must not send an alias above our Topic Alias Maximum.
+            // [MQTT-3.3.2-11] the server must not send an alias above our Topic Alias Maximum.
             if alias > self.opts.topic_alias_maximum {
                 return Err(ProtocolError::TopicAliasTooLarge {
                     alias,
