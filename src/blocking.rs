@@ -17,7 +17,10 @@
 //! ```
 //!
 //! Its methods block the calling thread, so they must not be called from inside an async
-//! runtime; there they return [`ClientError::InAsyncContext`] instead of blocking it.
+//! runtime; there they return [`ClientError::InAsyncContext`] instead of blocking it (or
+//! panicking). Dropping a client never blocks, wherever it happens; it closes the connection
+//! without DISCONNECT (so the server publishes the will), while [`BlockingClient::disconnect`]
+//! ends it gracefully.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -38,18 +41,36 @@ use crate::state::PublishAck;
 #[derive(Debug)]
 pub struct BlockingClient {
     client: Client,
-    runtime: Runtime,
+    /// Runs every blocking call; valid while `runtime` is alive, which it is until drop.
+    handle: Handle,
+    /// Taken in `Drop` to shut the runtime down without blocking.
+    runtime: Option<Runtime>,
     task: Option<tokio::task::JoinHandle<Result<(), ConnectionError>>>,
     messages: Mutex<Option<mpsc::Receiver<Message>>>,
+}
+
+/// Why [`BlockingClient::connect`], [`BlockingClient::with_callbacks`] or
+/// [`BlockingClient::disconnect`] failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum BlockingError {
+    /// Called from inside an async runtime ([`ClientError::InAsyncContext`]).
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// Connecting failed, or the connection ended with an error.
+    #[error(transparent)]
+    Connection(#[from] ConnectionError),
 }
 
 impl BlockingClient {
     /// Connects and waits for the first CONNACK. Incoming messages are kept (up to
     /// [`ConnectOptions::event_capacity`], then reading pauses) for [`BlockingClient::messages`].
     ///
-    /// A first connection that fails is returned as an error unless the options retry it.
-    pub fn connect(opts: ConnectOptions) -> Result<BlockingClient, ConnectionError> {
-        not_in_runtime().map_err(|_| ConnectionError::Closed)?;
+    /// A first connection that fails is returned as an error unless the options retry it
+    /// ([`crate::ReconnectOptions::retry_first_connect`], on by default: then this waits until
+    /// the server is reachable).
+    pub fn connect(opts: ConnectOptions) -> Result<BlockingClient, BlockingError> {
+        not_in_runtime()?;
         let runtime = runtime()?;
         let capacity = opts.event_capacity;
         let (client, mut eventloop) = Client::new(opts);
@@ -88,7 +109,8 @@ impl BlockingClient {
         first?;
         Ok(BlockingClient {
             client,
-            runtime,
+            handle: runtime.handle().clone(),
+            runtime: Some(runtime),
             task: Some(task),
             messages: Mutex::new(Some(msg_rx)),
         })
@@ -99,14 +121,15 @@ impl BlockingClient {
     /// the connection.
     pub fn with_callbacks<U: Send + 'static>(
         mut callbacks: CallbackClient<U>,
-    ) -> Result<BlockingClient, ConnectionError> {
-        not_in_runtime().map_err(|_| ConnectionError::Closed)?;
+    ) -> Result<BlockingClient, BlockingError> {
+        not_in_runtime()?;
         let runtime = runtime()?;
         let client = callbacks.client().clone();
         let task = runtime.spawn(async move { callbacks.loop_forever().await });
         Ok(BlockingClient {
             client,
-            runtime,
+            handle: runtime.handle().clone(),
+            runtime: Some(runtime),
             task: Some(task),
             messages: Mutex::new(None),
         })
@@ -121,10 +144,10 @@ impl BlockingClient {
     /// [`BlockingToken::wait`] blocks until it is done at its QoS.
     pub fn publish(&self, message: Message) -> Result<BlockingToken, ClientError> {
         not_in_runtime()?;
-        let token = self.runtime.block_on(self.client.begin_publish(message))?;
+        let token = self.handle.block_on(self.client.begin_publish(message))?;
         Ok(BlockingToken {
             token: Some(token),
-            handle: self.runtime.handle().clone(),
+            handle: self.handle.clone(),
         })
     }
 
@@ -135,13 +158,13 @@ impl BlockingClient {
         qos: QoS,
     ) -> Result<SubAck, SubscribeError> {
         not_in_runtime()?;
-        self.runtime.block_on(self.client.subscribe(filter, qos))
+        self.handle.block_on(self.client.subscribe(filter, qos))
     }
 
     /// Unsubscribes and waits for the UNSUBACK.
     pub fn unsubscribe(&self, filter: impl IntoTopicFilter) -> Result<UnsubAck, SubscribeError> {
         not_in_runtime()?;
-        self.runtime.block_on(self.client.unsubscribe(filter))
+        self.handle.block_on(self.client.unsubscribe(filter))
     }
 
     /// The next message, waiting at most `timeout`.
@@ -149,7 +172,7 @@ impl BlockingClient {
         not_in_runtime().ok()?;
         let mut guard = self.messages.lock().ok()?;
         let rx = guard.as_mut()?;
-        self.runtime.block_on(async {
+        self.handle.block_on(async {
             tokio::time::timeout(timeout, rx.recv())
                 .await
                 .ok()
@@ -165,15 +188,25 @@ impl BlockingClient {
 
     /// Disconnects gracefully (in-flight messages complete first) and stops the background
     /// thread. Returns the error that had ended the loop, if it ended on its own.
-    pub fn disconnect(mut self) -> Result<(), ConnectionError> {
-        not_in_runtime().map_err(|_| ConnectionError::Closed)?;
-        let _ = self.runtime.block_on(self.client.disconnect());
+    pub fn disconnect(mut self) -> Result<(), BlockingError> {
+        not_in_runtime()?;
+        let _ = self.handle.block_on(self.client.disconnect());
         match self.task.take() {
-            Some(task) => self
-                .runtime
+            Some(task) => Ok(self
+                .handle
                 .block_on(task)
-                .unwrap_or(Err(ConnectionError::Closed)),
+                .unwrap_or(Err(ConnectionError::Closed))?),
             None => Ok(()),
+        }
+    }
+}
+
+impl Drop for BlockingClient {
+    fn drop(&mut self) {
+        // Dropping a `Runtime` waits for its worker thread, which panics inside an async
+        // runtime (and blocks elsewhere); shutting it down in the background does neither.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
         }
     }
 }
@@ -191,7 +224,7 @@ impl Iterator for MessageIter<'_> {
         not_in_runtime().ok()?;
         let mut guard = self.client.messages.lock().ok()?;
         let rx = guard.as_mut()?;
-        self.client.runtime.block_on(rx.recv())
+        self.client.handle.block_on(rx.recv())
     }
 }
 

@@ -36,6 +36,9 @@ use crate::topic::{TopicError, TopicFilter};
 #[derive(Debug, Clone)]
 pub struct Client {
     tx: mpsc::Sender<Request<Ticket>>,
+    /// Disconnect requests: taken by the event loop even while the request queue is full or a
+    /// write is blocked, so `disconnect` cannot be stuck behind a backlog.
+    control: mpsc::Sender<Request<Ticket>>,
 }
 
 impl Client {
@@ -47,9 +50,13 @@ impl Client {
     /// A client and its event loop, resuming the session kept in `store`.
     pub fn with_store(opts: ConnectOptions, store: Box<dyn SessionStore>) -> (Client, EventLoop) {
         let (tx, rx) = mpsc::channel(opts.request_capacity);
+        let (control, control_rx) = mpsc::channel(8);
         let seed = seed();
         let engine = Engine::new(&opts, store, seed, tokio::time::Instant::now().into_std());
-        (Client { tx }, EventLoop::new(opts, engine, rx))
+        (
+            Client { tx, control },
+            EventLoop::new(opts, engine, rx, control_rx),
+        )
     }
 
     /// Publishes and waits until the message is done at its QoS: written (QoS 0), PUBACK (QoS 1)
@@ -188,13 +195,32 @@ impl Client {
         Ok(AckToken { rx })
     }
 
+    /// MQTT 5 re-authentication [MQTT-4.12.1] with the authenticator given in
+    /// [`ConnectOptions::authenticator`]: sends AUTH Re-authenticate and resolves when the server
+    /// answers AUTH Success (or fails, closing the connection as the specification requires).
+    pub async fn reauthenticate(&self) -> Result<(), crate::auth::AuthError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Request::Reauthenticate {
+            ticket: Ticket::Reauth(tx),
+        })
+        .await
+        .map_err(|_| crate::auth::AuthError::new("the client is closed"))?;
+        rx.await
+            .unwrap_or_else(|_| Err(crate::auth::AuthError::new("the client is closed")))
+    }
+
     /// Starts a graceful disconnect without waiting for it (usable inside callbacks).
     pub fn try_disconnect(&self) -> Result<(), ClientError> {
         let (tx, _rx) = oneshot::channel();
-        self.try_send(Request::Disconnect {
-            packet: Disconnect::default(),
-            ticket: Ticket::Disconnect(tx),
-        })
+        self.control
+            .try_send(Request::Disconnect {
+                packet: Disconnect::default(),
+                ticket: Ticket::Disconnect(tx),
+            })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => ClientError::QueueFull,
+                mpsc::error::TrySendError::Closed(_) => ClientError::Closed,
+            })
     }
 
     fn try_send(&self, req: Request<Ticket>) -> Result<(), ClientError> {
@@ -214,11 +240,13 @@ impl Client {
     /// `DisconnectWithWillMessage` to have the server publish the will.
     pub async fn disconnect_with(&self, packet: Disconnect) -> Result<(), ClientError> {
         let (tx, rx) = oneshot::channel();
-        self.send(Request::Disconnect {
-            packet,
-            ticket: Ticket::Disconnect(tx),
-        })
-        .await?;
+        self.control
+            .send(Request::Disconnect {
+                packet,
+                ticket: Ticket::Disconnect(tx),
+            })
+            .await
+            .map_err(|_| ClientError::Closed)?;
         // The event loop answers when it has closed; if it is gone it is closed too.
         let _ = rx.await;
         Ok(())

@@ -286,6 +286,9 @@ pub enum ProtocolError {
     /// a QoS 1/2 message with a packet identifier still in use by another message.
     #[error("[MQTT-2.2.1-3] packet identifier {0} reused by the server while still in use")]
     PacketIdInUse(u16),
+    /// An AUTH packet whose Authentication Method differs from the one in CONNECT.
+    #[error("[MQTT-4.12.0-5] AUTH with an Authentication Method other than the one in CONNECT")]
+    AuthMethodMismatch,
     /// Session Present 1 in a CONNACK that refused the connection.
     #[error("[MQTT-3.2.2-6] CONNACK with a non-zero reason code must have Session Present 0")]
     SessionPresentOnRefusal,
@@ -353,6 +356,10 @@ pub enum ConnectionError {
         /// What went wrong.
         message: String,
     },
+    /// Enhanced authentication failed on the client side (the authenticator refused the
+    /// server's data).
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
     /// The server did not answer PINGREQ in time.
     #[error("keep alive timeout: no PINGRESP from the server (MQTT 5.0 section 3.1.2.10)")]
     KeepAliveTimeout,

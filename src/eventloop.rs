@@ -30,6 +30,7 @@ pub(crate) enum Ticket {
     Subscribe(oneshot::Sender<Result<SubAck, SubscribeError>>),
     Unsubscribe(oneshot::Sender<Result<UnsubAck, SubscribeError>>),
     Disconnect(oneshot::Sender<()>),
+    Reauth(oneshot::Sender<Result<(), crate::auth::AuthError>>),
 }
 
 /// What the event loop reports from [`EventLoop::poll`].
@@ -83,6 +84,8 @@ pub struct EventLoop {
     opts: ConnectOptions,
     requests: mpsc::Receiver<Request<Ticket>>,
     requests_open: bool,
+    control: mpsc::Receiver<Request<Ticket>>,
+    control_open: bool,
     transport: Option<Transport>,
     read_buf: BytesMut,
     write_buf: BytesMut,
@@ -90,6 +93,7 @@ pub struct EventLoop {
     written: Vec<Ticket>,
     events: VecDeque<Event>,
     finished: Option<ConnectionError>,
+    close_deadline: Option<Instant>,
 }
 
 impl std::fmt::Debug for EventLoop {
@@ -106,12 +110,15 @@ impl EventLoop {
         opts: ConnectOptions,
         engine: Engine<Ticket>,
         requests: mpsc::Receiver<Request<Ticket>>,
+        control: mpsc::Receiver<Request<Ticket>>,
     ) -> EventLoop {
         EventLoop {
             engine,
             opts,
             requests,
             requests_open: true,
+            control,
+            control_open: true,
             transport: None,
             read_buf: BytesMut::new(),
             write_buf: BytesMut::new(),
@@ -119,6 +126,7 @@ impl EventLoop {
             written: Vec::new(),
             events: VecDeque::new(),
             finished: None,
+            close_deadline: None,
         }
     }
 
@@ -208,8 +216,12 @@ impl EventLoop {
             self.transport = None;
             // Refuse what is still queued in the channel, and anything sent later.
             self.requests.close();
+            self.control.close();
             let now = self.now();
             while let Ok(req) = self.requests.try_recv() {
+                self.engine.handle_request(now, req);
+            }
+            while let Ok(req) = self.control.try_recv() {
                 self.engine.handle_request(now, req);
             }
             self.drain_outputs();
@@ -225,17 +237,30 @@ impl EventLoop {
         }
         if self.engine.wants_close() {
             if let Some(mut t) = self.transport.take() {
-                let _ = t.shutdown().await;
+                // A blocked write (keep alive timeout) would block the shutdown too: just drop.
+                if self.chunks.is_empty() {
+                    let _ = t.shutdown().await;
+                }
             }
             self.lost(None);
+            return;
+        }
+        if !self.chunks.is_empty() {
+            // A timer interrupted a blocked write: write the rest on the next turn.
             return;
         }
         self.wait().await;
     }
 
     async fn connect(&mut self) {
-        let result =
-            tokio::time::timeout(self.opts.connect_timeout, transport::connect(&self.opts)).await;
+        // Each attempt goes to the next server in the list (failover).
+        let server = self.opts.next_server();
+        tracing::debug!(%server, "connecting");
+        let result = tokio::time::timeout(
+            self.opts.connect_timeout,
+            transport::connect(&self.opts, &server),
+        )
+        .await;
         let stream = match result {
             Ok(Ok(s)) => s,
             Ok(Err(err)) => {
@@ -256,6 +281,7 @@ impl EventLoop {
     /// The connection ended: tell the engine, fail unwritten QoS 0 publishes.
     fn lost(&mut self, error: Option<ConnectionError>) {
         self.transport = None;
+        self.close_deadline = None;
         self.write_buf.clear();
         self.chunks.clear();
         for t in self.written.drain(..) {
@@ -309,7 +335,44 @@ impl EventLoop {
             self.chunks.clear();
             return Ok(());
         };
-        write_chunks(stream, &mut self.chunks).await?;
+        // A peer that stopped reading blocks the write; keep alive and the connect timeout
+        // must still fire, so the write races the engine's timer. While closing, what is queued
+        // (e.g. DISCONNECT) gets up to the disconnect timeout, then is abandoned. `write` is
+        // cancel safe and `write_chunks` drops only what was written, so the rest goes out on
+        // the next turn.
+        let deadline = if self.engine.wants_close() {
+            let limit = self.opts.disconnect_timeout;
+            Some(
+                *self
+                    .close_deadline
+                    .get_or_insert_with(|| Instant::now() + limit),
+            )
+        } else {
+            self.engine.poll_timeout().map(Instant::from_std)
+        };
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            r = write_chunks(stream, &mut self.chunks) => r?,
+            req = self.control.recv(), if self.control_open => {
+                self.take_control(req);
+                return Ok(());
+            }
+            () = sleep => {
+                if self.engine.wants_close() {
+                    // The peer does not read: give up on the last writes and just close.
+                    self.chunks.clear();
+                } else {
+                    self.engine.handle_timeout(self.now());
+                }
+                return Ok(());
+            }
+        }
         for t in self.written.drain(..) {
             if let Ticket::Publish(tx) = t {
                 let result = Ok(PublishAck::default());
@@ -359,8 +422,23 @@ impl EventLoop {
                 }
                 None => self.requests_open = false,
             },
+            req = self.control.recv(), if self.control_open => self.take_control(req),
             () = sleep => self.engine.handle_timeout(self.now()),
         }
+    }
+
+    /// A disconnect request: what was handed over before it is taken first (it goes out before
+    /// DISCONNECT), then the disconnect.
+    fn take_control(&mut self, req: Option<Request<Ticket>>) {
+        let Some(req) = req else {
+            self.control_open = false;
+            return;
+        };
+        let now = self.now();
+        while let Ok(earlier) = self.requests.try_recv() {
+            self.engine.handle_request(now, earlier);
+        }
+        self.engine.handle_request(now, req);
     }
 
     fn decode_incoming(&mut self) {
@@ -419,6 +497,11 @@ impl EventLoop {
                         self.events.push_back(Event::Unsubscribed(ack.clone()));
                     }
                     if let Ticket::Unsubscribe(tx) = ticket {
+                        let _ = tx.send(result);
+                    }
+                }
+                Output::ReauthDone { ticket, result } => {
+                    if let Ticket::Reauth(tx) = ticket {
                         let _ = tx.send(result);
                     }
                 }

@@ -137,7 +137,9 @@ pub async fn subscribe_simple(
             _ => {}
         }
     }
-    let _ = subscribe.await;
+    // The SUBACK may still be on its way (a resumed session delivers queued messages before
+    // it), so keep polling while disconnecting rather than awaiting the subscribe first: that
+    // would wait for an event loop nobody polls.
     let disconnect = tokio::spawn(async move { client.disconnect().await });
     loop {
         match eventloop.poll().await {
@@ -147,6 +149,7 @@ pub async fn subscribe_simple(
         }
     }
     let _ = disconnect.await;
+    let _ = subscribe.await;
     Ok(got)
 }
 

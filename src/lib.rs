@@ -47,7 +47,19 @@
 //!
 //! ## TLS
 //!
-//! Not yet: this version connects over plain TCP (`mqtt://`, `tcp://`).
+//! The URL scheme picks the transport ([`Scheme`]): `mqtt://` / `tcp://` (TCP), `mqtts://` /
+//! `ssl://` (TLS), `ws://` / `wss://` (WebSocket with the `mqtt` subprotocol, `websocket`
+//! feature) and `unix:///path` (Unix socket). TLS is rustls; [`TlsOptions`] sets the trusted
+//! CAs (file or memory; by default the platform's roots), a client certificate for mutual TLS,
+//! the server name and ALPN, or takes a whole [`rustls::ClientConfig`]. A failed handshake is a
+//! [`ConnectionError::Tls`] that says why (expired, not valid for the name, unknown issuer).
+//! Several servers can be given ([`ConnectOptions::add_server`]); each connection attempt goes to
+//! the next one.
+//!
+//! Features: `tls-ring` (default) or `tls-aws-lc-rs` choose the crypto provider;
+//! `native-roots` (default) and `webpki-roots` the default trust roots; `websocket` adds
+//! `ws://` and `wss://`; `dangerous-insecure-tls` adds
+//! `TlsOptions::dangerous_accept_any_server_certificate` (tests only).
 //!
 //! ## Reconnection
 //!
@@ -59,6 +71,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod auth;
 pub mod blocking;
 mod callbacks;
 mod client;
@@ -79,6 +92,11 @@ pub use client::{AckToken, Client, IntoTopicFilter, Messages, PublishToken};
 pub use error::{ClientError, ConnectionError, ProtocolError, PublishError, SubscribeError};
 pub use eventloop::{Event, EventLoop};
 pub use message::{IntoTopicName, Message};
-pub use options::{ConnectOptions, ReconnectOptions, SessionLostPolicy, UrlError};
+#[cfg(feature = "tls")]
+pub use options::TlsOptions;
+pub use options::{ConnectOptions, ReconnectOptions, Scheme, Server, SessionLostPolicy, UrlError};
 pub use packet::{ProtocolLevel, QoS};
 pub use state::PublishAck;
+/// The rustls version this crate is built with, for [`TlsOptions::from_config`].
+#[cfg(feature = "tls")]
+pub use tokio_rustls::rustls;

@@ -1,6 +1,10 @@
 //! Connection options and URL parsing.
 
 use std::fmt;
+#[cfg(feature = "tls")]
+use std::path::PathBuf;
+#[cfg(feature = "tls")]
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -78,12 +82,27 @@ pub enum UrlError {
     /// No `scheme://`.
     #[error("URL {0:?} has no scheme (expected mqtt://host:port)")]
     MissingScheme(String),
-    /// A scheme this build does not support.
-    #[error("URL scheme {0:?} is not supported (supported: mqtt, tcp)")]
+    /// A scheme this client does not know.
+    #[error("URL scheme {0:?} is not supported (supported: mqtt, tcp, mqtts, ssl, ws, wss, unix)")]
     UnsupportedScheme(String),
+    /// A scheme this build of the crate was compiled without (e.g. `wss://` without the
+    /// `websocket` feature).
+    #[error("URL scheme {scheme:?} needs the `{feature}` feature of pigeon-mqtt")]
+    FeatureDisabled {
+        /// The scheme.
+        scheme: String,
+        /// The feature to enable.
+        feature: &'static str,
+    },
     /// No host.
     #[error("URL {0:?} has no host")]
     MissingHost(String),
+    /// A `unix://` URL without a socket path.
+    #[error("URL {0:?} has no socket path (expected unix:///path/to/socket)")]
+    MissingPath(String),
+    /// An empty list given to [`ConnectOptions::servers`].
+    #[error("the server list is empty")]
+    NoServers,
     /// A port that is not a number from 1 to 65535.
     #[error("URL port {0:?} is not a number from 1 to 65535")]
     InvalidPort(String),
@@ -113,8 +132,13 @@ pub enum UrlError {
 /// ```
 #[derive(Clone)]
 pub struct ConnectOptions {
-    pub(crate) host: String,
-    pub(crate) port: u16,
+    pub(crate) servers: Vec<Server>,
+    /// Index into `servers` of the next connection attempt (advanced by the event loop).
+    pub(crate) next_server: usize,
+    #[cfg(feature = "tls")]
+    pub(crate) tls: TlsOptions,
+    #[cfg(feature = "websocket")]
+    pub(crate) ws_headers: Vec<(String, String)>,
     pub(crate) protocol: ProtocolLevel,
     pub(crate) client_id: MqttString,
     pub(crate) clean_start: bool,
@@ -138,13 +162,15 @@ pub struct ConnectOptions {
     pub(crate) session_lost: SessionLostPolicy,
     pub(crate) auto_topic_alias: bool,
     pub(crate) disconnect_timeout: Duration,
+    pub(crate) authenticator: Option<crate::auth::SharedAuthenticator>,
+    pub(crate) credentials_provider: Option<crate::auth::CredentialsProvider>,
 }
 
 impl fmt::Debug for ConnectOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let servers: Vec<String> = self.servers.iter().map(|s| s.to_string()).collect();
         f.debug_struct("ConnectOptions")
-            .field("host", &self.host)
-            .field("port", &self.port)
+            .field("servers", &servers)
             .field("protocol", &self.protocol)
             .field("client_id", &self.client_id)
             .field("clean_start", &self.clean_start)
@@ -161,8 +187,17 @@ impl ConnectOptions {
     /// start, keep alive 60 s, and reconnection on.
     pub fn new(host: impl Into<String>, port: u16) -> ConnectOptions {
         ConnectOptions {
-            host: host.into(),
-            port,
+            servers: vec![Server {
+                scheme: Scheme::Mqtt,
+                host: host.into(),
+                port,
+                path: String::new(),
+            }],
+            next_server: 0,
+            #[cfg(feature = "tls")]
+            tls: TlsOptions::new(),
+            #[cfg(feature = "websocket")]
+            ws_headers: Vec::new(),
             protocol: ProtocolLevel::V5,
             client_id: MqttString::empty(),
             clean_start: true,
@@ -175,7 +210,7 @@ impl ConnectOptions {
             maximum_packet_size: crate::codec::MAX_PACKET_SIZE,
             topic_alias_maximum: 0,
             connect_properties: Properties::new(),
-            max_inflight: 100,
+            max_inflight: 20,
             max_queued: 1000,
             request_capacity: 64,
             event_capacity: 64,
@@ -186,61 +221,53 @@ impl ConnectOptions {
             session_lost: SessionLostPolicy::Republish,
             auto_topic_alias: false,
             disconnect_timeout: Duration::from_secs(10),
+            authenticator: None,
+            credentials_provider: None,
         }
     }
 
-    /// Options from a URL: `mqtt://[user[:password]@]host[:port][?client_id=ID&keep_alive=SECS&clean_start=true|false&protocol=5|4|3]`.
-    /// `tcp://` is a synonym of `mqtt://`; the default port is 1883.
+    /// Options from a URL: `scheme://[user[:password]@]host[:port][/path][?options]`.
+    ///
+    /// | scheme | transport | default port |
+    /// | --- | --- | --- |
+    /// | `mqtt://`, `tcp://` | TCP | 1883 |
+    /// | `mqtts://`, `ssl://` | TLS (a TLS feature) | 8883 |
+    /// | `ws://` | WebSocket (`websocket` feature) | 80 |
+    /// | `wss://` | WebSocket over TLS (`websocket` and a TLS feature) | 443 |
+    /// | `unix:///path/to/socket` | Unix domain socket (Unix only) | |
+    ///
+    /// Options: `client_id=ID`, `keep_alive=SECS`, `clean_start=true|false`,
+    /// `protocol=5|4|3`. A path is only allowed for WebSockets (default `/`); there, query
+    /// parameters other than these options stay in the request path (for pre-signed URLs).
+    /// TLS settings come from [`ConnectOptions::tls`]; more servers from
+    /// [`ConnectOptions::add_server`].
+    ///
+    /// ```
+    /// use pigeon_mqtt::{ConnectOptions, Scheme};
+    /// let opts = ConnectOptions::from_url("mqtt://user:secret@127.0.0.1:1884?client_id=abc")?;
+    /// assert_eq!((opts.host(), opts.port()), ("127.0.0.1", 1884));
+    /// let opts = ConnectOptions::from_url("unix:///run/mosquitto/mqtt.sock")?;
+    /// assert_eq!(opts.server_list()[0].scheme(), Scheme::Unix);
+    /// assert_eq!(opts.server_list()[0].path(), "/run/mosquitto/mqtt.sock");
+    /// # Ok::<(), pigeon_mqtt::UrlError>(())
+    /// ```
     pub fn from_url(url: &str) -> Result<ConnectOptions, UrlError> {
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or_else(|| UrlError::MissingScheme(url.to_owned()))?;
-        let default_port = match scheme.to_ascii_lowercase().as_str() {
-            "mqtt" | "tcp" => 1883,
-            other => return Err(UrlError::UnsupportedScheme(other.to_owned())),
-        };
-        let (authority, query) = match rest.split_once('?') {
-            Some((a, q)) => (a, Some(q)),
-            None => (rest, None),
-        };
-        let authority = authority.strip_suffix('/').unwrap_or(authority);
-        if authority.contains('/') {
-            return Err(UrlError::Malformed(
-                url.to_owned(),
-                "a path is only meaningful for ws:// and wss://",
-            ));
-        }
-        let (userinfo, hostport) = match authority.rsplit_once('@') {
-            Some((u, h)) => (Some(u), h),
-            None => (None, authority),
-        };
-        let (host, port) = split_host_port(hostport, default_port)?;
-        if host.is_empty() {
-            return Err(UrlError::MissingHost(url.to_owned()));
-        }
-        let mut opts = ConnectOptions::new(host, port);
-        if let Some(u) = userinfo {
-            let (user, pass) = match u.split_once(':') {
-                Some((a, b)) => (a, Some(b)),
-                None => (u, None),
-            };
+        let parsed = ParsedUrl::parse(url)?;
+        let mut opts = ConnectOptions::new(String::new(), 0);
+        opts.servers = vec![parsed.server];
+        if let Some((user, pass)) = parsed.userinfo {
             opts = opts.username(user);
             if let Some(pass) = pass {
-                opts.password = Some(bytes::Bytes::copy_from_slice(pass.as_bytes()));
+                opts.password = Some(Bytes::from(pass));
             }
         }
-        for pair in query
-            .unwrap_or_default()
-            .split('&')
-            .filter(|p| !p.is_empty())
-        {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let bad = || UrlError::InvalidQuery(pair.to_owned());
-            opts = match k {
-                "client_id" => opts.client_id(v),
+        for (pair, k, v) in &parsed.options {
+            let bad = || UrlError::InvalidQuery(pair.clone());
+            opts = match k.as_str() {
+                "client_id" => opts.client_id(v.as_str()),
                 "keep_alive" => opts.keep_alive(Duration::from_secs(v.parse().map_err(|_| bad())?)),
                 "clean_start" | "clean_session" => opts.clean_start(v.parse().map_err(|_| bad())?),
-                "protocol" => opts.protocol(match v {
+                "protocol" => opts.protocol(match v.as_str() {
                     "5" | "5.0" => ProtocolLevel::V5,
                     "4" | "3.1.1" => ProtocolLevel::V3_1_1,
                     "3" | "3.1" => ProtocolLevel::V3_1,
@@ -252,14 +279,107 @@ impl ConnectOptions {
         Ok(opts)
     }
 
-    /// Host name or address of the server.
-    pub fn host(&self) -> &str {
-        &self.host
+    /// Adds a server to try, after the ones already listed, when a connection attempt fails or
+    /// the connection is lost (failover). Each attempt goes to the next server in turn, after
+    /// the reconnect backoff. The URL gives only the server (`scheme://host[:port][/path]`):
+    /// user name, password and options belong to the first URL.
+    ///
+    /// ```
+    /// use pigeon_mqtt::ConnectOptions;
+    /// let opts = ConnectOptions::from_url("mqtt://10.0.0.1")?.add_server("mqtt://10.0.0.2:1884")?;
+    /// assert_eq!(opts.server_list().len(), 2);
+    /// # Ok::<(), pigeon_mqtt::UrlError>(())
+    /// ```
+    pub fn add_server(mut self, url: &str) -> Result<Self, UrlError> {
+        self.servers.push(ParsedUrl::parse_server_only(url)?);
+        Ok(self)
     }
 
-    /// Port of the server.
+    /// Replaces the servers with this list, tried in turn (see [`ConnectOptions::add_server`]).
+    ///
+    /// ```
+    /// use pigeon_mqtt::ConnectOptions;
+    /// let opts = ConnectOptions::new("unused", 1883)
+    ///     .servers(["mqtt://10.0.0.1", "mqtt://10.0.0.2"])?;
+    /// assert_eq!(opts.host(), "10.0.0.1");
+    /// # Ok::<(), pigeon_mqtt::UrlError>(())
+    /// ```
+    pub fn servers<I, S>(mut self, urls: I) -> Result<Self, UrlError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let servers = urls
+            .into_iter()
+            .map(|u| ParsedUrl::parse_server_only(u.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        if servers.is_empty() {
+            return Err(UrlError::NoServers);
+        }
+        self.servers = servers;
+        self.next_server = 0;
+        Ok(self)
+    }
+
+    /// The servers, in the order they are tried.
+    pub fn server_list(&self) -> &[Server] {
+        &self.servers
+    }
+
+    /// The server for the next connection attempt; advances to the one after it.
+    pub(crate) fn next_server(&mut self) -> Server {
+        let i = self.next_server % self.servers.len().max(1);
+        self.next_server = i + 1;
+        self.servers.get(i).cloned().unwrap_or_else(|| Server {
+            scheme: Scheme::Mqtt,
+            host: String::new(),
+            port: 0,
+            path: String::new(),
+        })
+    }
+
+    /// Host name or address of the first server (empty for a Unix socket).
+    pub fn host(&self) -> &str {
+        self.servers.first().map_or("", |s| s.host.as_str())
+    }
+
+    /// Port of the first server (0 for a Unix socket).
     pub fn port(&self) -> u16 {
-        self.port
+        self.servers.first().map_or(0, |s| s.port)
+    }
+
+    /// TLS settings for the servers reached over TLS (`mqtts://`, `ssl://`, `wss://`); other
+    /// servers ignore them. Without this call those servers are verified against the default
+    /// trust roots (see [`TlsOptions::new`]).
+    ///
+    /// ```no_run
+    /// use pigeon_mqtt::{ConnectOptions, TlsOptions};
+    /// let opts = ConnectOptions::from_url("mqtts://broker.example:8883")?.tls(
+    ///     TlsOptions::new()
+    ///         .ca_file("/etc/mqtt/ca.pem")
+    ///         .client_cert_files("/etc/mqtt/client.pem", "/etc/mqtt/client.key"),
+    /// );
+    /// # Ok::<(), pigeon_mqtt::UrlError>(())
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: TlsOptions) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// Adds a header to the WebSocket handshake request of `ws://` and `wss://` servers
+    /// (`Sec-WebSocket-Protocol: mqtt` is always sent).
+    ///
+    /// ```
+    /// use pigeon_mqtt::ConnectOptions;
+    /// let opts = ConnectOptions::from_url("ws://broker.example/mqtt")?
+    ///     .ws_header("Authorization", "Bearer abc123");
+    /// # Ok::<(), pigeon_mqtt::UrlError>(())
+    /// ```
+    #[cfg(feature = "websocket")]
+    pub fn ws_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.ws_headers.push((name.into(), value.into()));
+        self
     }
 
     /// The protocol level requested.
@@ -357,7 +477,9 @@ impl ConnectOptions {
     }
 
     /// Own limit of outgoing QoS 1/2 messages in flight (the server's Receive Maximum also
-    /// applies). Zero is treated as 1.
+    /// applies). Zero is treated as 1. The default, 20, is what paho and libmosquitto use: at
+    /// 3.1.1 a broker has no way to announce its limit, and Mosquitto 2.0 acknowledges QoS 2
+    /// messages beyond its default of 20 in flight and then drops them.
     pub fn max_inflight(mut self, max: u16) -> Self {
         self.max_inflight = max.max(1);
         self
@@ -412,10 +534,500 @@ impl ConnectOptions {
         self
     }
 
+    /// MQTT 5 enhanced authentication: the authenticator's method and data go in CONNECT, and
+    /// it answers the server's AUTH challenges (see [`crate::auth`]). Ignored below 5.0.
+    pub fn authenticator(mut self, a: impl crate::auth::Authenticator + 'static) -> Self {
+        self.authenticator = Some(crate::auth::SharedAuthenticator::new(a));
+        self
+    }
+
+    /// A function called before every connect and reconnect for fresh credentials; what it
+    /// returns replaces the user name and password given with [`ConnectOptions::credentials`].
+    pub fn credentials_provider(
+        mut self,
+        f: impl Fn() -> crate::auth::Credentials + Send + Sync + 'static,
+    ) -> Self {
+        self.credentials_provider = Some(std::sync::Arc::new(f));
+        self
+    }
+
     /// How long a graceful `disconnect` waits for in-flight messages to complete.
     pub fn disconnect_timeout(mut self, t: Duration) -> Self {
         self.disconnect_timeout = t;
         self
+    }
+}
+
+/// TLS settings: which servers to trust, our certificate, the name to verify and ALPN.
+///
+/// Files are read on every connection attempt, so a renewed certificate is picked up on the
+/// next reconnect. Certificates and keys are PEM (one or more certificates per file; private keys
+/// in PKCS#8, PKCS#1 (RSA) or SEC1 (EC) form).
+///
+/// Trust: without [`TlsOptions::ca_file`] / [`TlsOptions::ca_pem`], servers are verified against
+/// the platform's root certificates (`native-roots` feature, on by default) and Mozilla's
+/// (`webpki-roots` feature); once a CA is given, only the CAs given are trusted unless
+/// `native_roots(true)` / `webpki_roots(true)` asks for those too.
+///
+/// The crypto provider is a process default installed by the application
+/// (`rustls::crypto::CryptoProvider::install_default`), else aws-lc-rs with the `tls-aws-lc-rs`
+/// feature, else ring with `tls-ring`.
+///
+/// ```no_run
+/// use pigeon_mqtt::{ConnectOptions, TlsOptions};
+/// // AWS IoT Core on port 443: mutual TLS and the ALPN protocol it expects.
+/// let tls = TlsOptions::new()
+///     .ca_file("AmazonRootCA1.pem")
+///     .client_cert_files("device.pem.crt", "private.pem.key")
+///     .alpn(["x-amzn-mqtt-ca"]);
+/// let opts = ConnectOptions::from_url("mqtts://example-ats.iot.eu-west-1.amazonaws.com:443")?
+///     .client_id("thing-1")
+///     .tls(tls);
+/// # Ok::<(), pigeon_mqtt::UrlError>(())
+/// ```
+#[cfg(feature = "tls")]
+#[derive(Clone, Default)]
+pub struct TlsOptions {
+    pub(crate) ca: Vec<PemSource>,
+    pub(crate) native_roots: Option<bool>,
+    pub(crate) webpki_roots: Option<bool>,
+    pub(crate) client_cert: Option<(PemSource, PemSource)>,
+    pub(crate) server_name: Option<String>,
+    pub(crate) alpn: Vec<Vec<u8>>,
+    pub(crate) config: Option<Arc<tokio_rustls::rustls::ClientConfig>>,
+    #[cfg(feature = "dangerous-insecure-tls")]
+    pub(crate) dangerous_no_verification: bool,
+}
+
+/// Where PEM text comes from.
+#[cfg(feature = "tls")]
+#[derive(Clone)]
+pub(crate) enum PemSource {
+    File(PathBuf),
+    Memory(Arc<[u8]>),
+}
+
+#[cfg(feature = "tls")]
+impl fmt::Display for PemSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PemSource::File(p) => write!(f, "file {}", p.display()),
+            PemSource::Memory(_) => f.write_str("memory"),
+        }
+    }
+}
+
+#[cfg(feature = "tls")]
+impl fmt::Debug for TlsOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ca: Vec<String> = self.ca.iter().map(|c| c.to_string()).collect();
+        let mut d = f.debug_struct("TlsOptions");
+        d.field("ca", &ca)
+            .field("native_roots", &self.native_roots)
+            .field("webpki_roots", &self.webpki_roots)
+            .field(
+                "client_cert",
+                &self.client_cert.as_ref().map(|(c, _)| c.to_string()),
+            )
+            .field("server_name", &self.server_name)
+            .field("alpn", &self.alpn)
+            .field("custom_config", &self.config.is_some());
+        #[cfg(feature = "dangerous-insecure-tls")]
+        d.field("dangerous_no_verification", &self.dangerous_no_verification);
+        d.finish()
+    }
+}
+
+#[cfg(feature = "tls")]
+impl TlsOptions {
+    /// Verify servers against the default roots, no client certificate, SNI from the host name,
+    /// no ALPN.
+    pub fn new() -> TlsOptions {
+        TlsOptions::default()
+    }
+
+    /// Uses this rustls configuration as it is (roots, client certificate, ALPN, versions, ...);
+    /// only [`TlsOptions::server_name`] still applies. For anything the other setters do not
+    /// cover.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use pigeon_mqtt::{rustls, TlsOptions};
+    /// # #[cfg(feature = "tls-ring")] {
+    /// let provider = Arc::new(rustls::crypto::ring::default_provider());
+    /// let config = rustls::ClientConfig::builder_with_provider(provider)
+    ///     .with_protocol_versions(&[&rustls::version::TLS13])
+    ///     .unwrap()
+    ///     .with_root_certificates(rustls::RootCertStore::empty())
+    ///     .with_no_client_auth();
+    /// let tls = TlsOptions::from_config(Arc::new(config));
+    /// # }
+    /// ```
+    pub fn from_config(config: Arc<tokio_rustls::rustls::ClientConfig>) -> TlsOptions {
+        TlsOptions {
+            config: Some(config),
+            ..TlsOptions::default()
+        }
+    }
+
+    /// Trusts the CA certificates in this PEM file (may be called several times).
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca.push(PemSource::File(path.into()));
+        self
+    }
+
+    /// Trusts the CA certificates in this PEM text (may be called several times).
+    pub fn ca_pem(mut self, pem: impl AsRef<[u8]>) -> Self {
+        self.ca.push(PemSource::Memory(pem.as_ref().into()));
+        self
+    }
+
+    /// Whether to trust the operating system's root certificates (default: when no CA is
+    /// given).
+    #[cfg(feature = "native-roots")]
+    pub fn native_roots(mut self, on: bool) -> Self {
+        self.native_roots = Some(on);
+        self
+    }
+
+    /// Whether to trust Mozilla's root certificates compiled into the binary (default: when no
+    /// CA is given).
+    #[cfg(feature = "webpki-roots")]
+    pub fn webpki_roots(mut self, on: bool) -> Self {
+        self.webpki_roots = Some(on);
+        self
+    }
+
+    /// Our certificate chain and private key (mutual TLS), from PEM files.
+    pub fn client_cert_files(
+        mut self,
+        cert_chain: impl Into<PathBuf>,
+        private_key: impl Into<PathBuf>,
+    ) -> Self {
+        self.client_cert = Some((
+            PemSource::File(cert_chain.into()),
+            PemSource::File(private_key.into()),
+        ));
+        self
+    }
+
+    /// Our certificate chain and private key (mutual TLS), from PEM text.
+    pub fn client_cert_pem(
+        mut self,
+        cert_chain: impl AsRef<[u8]>,
+        private_key: impl AsRef<[u8]>,
+    ) -> Self {
+        self.client_cert = Some((
+            PemSource::Memory(cert_chain.as_ref().into()),
+            PemSource::Memory(private_key.as_ref().into()),
+        ));
+        self
+    }
+
+    /// The name to send as SNI and to verify the server certificate against, instead of the
+    /// host of the URL (for example when connecting by IP address to a server whose
+    /// certificate names a DNS name). SNI is only sent for DNS names, never for IP addresses.
+    pub fn server_name(mut self, name: impl Into<String>) -> Self {
+        self.server_name = Some(name.into());
+        self
+    }
+
+    /// ALPN protocols to offer, in order of preference (e.g. `x-amzn-mqtt-ca` for AWS IoT on
+    /// port 443).
+    pub fn alpn<I, P>(mut self, protocols: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: AsRef<[u8]>,
+    {
+        self.alpn = protocols.into_iter().map(|p| p.as_ref().to_vec()).collect();
+        self
+    }
+
+    /// **Dangerous**: accepts any server certificate, so anyone on the path can read and change
+    /// the traffic. Handshake signatures are still checked. Only for tests against throw-away
+    /// brokers; exists only with the `dangerous-insecure-tls` feature.
+    #[cfg(feature = "dangerous-insecure-tls")]
+    pub fn dangerous_accept_any_server_certificate(mut self) -> Self {
+        self.dangerous_no_verification = true;
+        self
+    }
+}
+
+/// How a server is reached: the scheme of its URL.
+///
+/// ```
+/// use pigeon_mqtt::{ConnectOptions, Scheme};
+/// let opts = ConnectOptions::from_url("tcp://127.0.0.1")?;
+/// assert_eq!(opts.server_list()[0].scheme(), Scheme::Mqtt);
+/// assert_eq!(Scheme::Mqtts.default_port(), 8883);
+/// # Ok::<(), pigeon_mqtt::UrlError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Scheme {
+    /// MQTT over TCP: `mqtt://`, `tcp://` (default port 1883).
+    Mqtt,
+    /// MQTT over TLS: `mqtts://`, `ssl://` (default port 8883). Needs a TLS feature.
+    Mqtts,
+    /// MQTT over WebSocket: `ws://` (default port 80). Needs the `websocket` feature.
+    Ws,
+    /// MQTT over WebSocket over TLS: `wss://` (default port 443). Needs the `websocket`
+    /// feature and a TLS feature.
+    Wss,
+    /// MQTT over a Unix domain socket: `unix:///path/to/socket`. Unix only.
+    Unix,
+}
+
+impl Scheme {
+    /// The canonical URL scheme (`"mqtt"`, `"mqtts"`, `"ws"`, `"wss"`, `"unix"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Mqtt => "mqtt",
+            Scheme::Mqtts => "mqtts",
+            Scheme::Ws => "ws",
+            Scheme::Wss => "wss",
+            Scheme::Unix => "unix",
+        }
+    }
+
+    /// The port used when a URL gives none (0 for Unix sockets).
+    pub fn default_port(self) -> u16 {
+        match self {
+            Scheme::Mqtt => 1883,
+            Scheme::Mqtts => 8883,
+            Scheme::Ws => 80,
+            Scheme::Wss => 443,
+            Scheme::Unix => 0,
+        }
+    }
+
+    /// Whether the connection is encrypted with TLS.
+    pub fn is_tls(self) -> bool {
+        matches!(self, Scheme::Mqtts | Scheme::Wss)
+    }
+
+    fn parse(s: &str) -> Option<Scheme> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "mqtt" | "tcp" => Scheme::Mqtt,
+            "mqtts" | "ssl" => Scheme::Mqtts,
+            "ws" => Scheme::Ws,
+            "wss" => Scheme::Wss,
+            "unix" => Scheme::Unix,
+            _ => return None,
+        })
+    }
+
+    /// The feature this build lacks for the scheme, if any.
+    fn missing_feature(self) -> Option<&'static str> {
+        let tls = cfg!(feature = "tls");
+        let ws = cfg!(feature = "websocket");
+        match self {
+            Scheme::Mqtts if !tls => Some("tls-ring"),
+            Scheme::Ws if !ws => Some("websocket"),
+            Scheme::Wss if !ws => Some("websocket"),
+            Scheme::Wss if !tls => Some("tls-ring"),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Scheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One server a client can connect to, from a URL (see [`ConnectOptions::from_url`]).
+///
+/// ```
+/// use pigeon_mqtt::{Scheme, Server};
+/// let s = Server::from_url("wss://[::1]/mqtt?token=x")?;
+/// assert_eq!((s.scheme(), s.host(), s.port(), s.path()), (Scheme::Wss, "::1", 443, "/mqtt?token=x"));
+/// assert_eq!(s.to_string(), "wss://[::1]:443/mqtt?token=x");
+/// # Ok::<(), pigeon_mqtt::UrlError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Server {
+    pub(crate) scheme: Scheme,
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) path: String,
+}
+
+impl Server {
+    /// Parses `scheme://host[:port][/path]` (or `unix:///path`): a URL without user name,
+    /// password or options.
+    pub fn from_url(url: &str) -> Result<Server, UrlError> {
+        ParsedUrl::parse_server_only(url)
+    }
+
+    /// How the server is reached.
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
+    }
+
+    /// Host name or IP address (without brackets); empty for a Unix socket.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// TCP port; 0 for a Unix socket.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The WebSocket request path with its query (`/` when the URL has none), the socket path
+    /// of a Unix socket, and empty otherwise.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+}
+
+impl fmt::Display for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.scheme == Scheme::Unix {
+            return write!(f, "unix://{}", self.path);
+        }
+        if self.host.contains(':') {
+            write!(f, "{}://[{}]:{}", self.scheme, self.host, self.port)?;
+        } else {
+            write!(f, "{}://{}:{}", self.scheme, self.host, self.port)?;
+        }
+        f.write_str(&self.path)
+    }
+}
+
+/// Query parameters that set options (everything else is an error, or for WebSockets part of
+/// the request path).
+const URL_OPTIONS: [&str; 5] = [
+    "client_id",
+    "keep_alive",
+    "clean_start",
+    "clean_session",
+    "protocol",
+];
+
+/// A URL split into the server, credentials and option parameters.
+struct ParsedUrl {
+    server: Server,
+    userinfo: Option<(String, Option<String>)>,
+    /// `(pair, key, value)` of each option parameter.
+    options: Vec<(String, String, String)>,
+}
+
+impl ParsedUrl {
+    fn parse(url: &str) -> Result<ParsedUrl, UrlError> {
+        let (scheme_str, rest) = url
+            .split_once("://")
+            .filter(|(s, _)| !s.is_empty())
+            .ok_or_else(|| UrlError::MissingScheme(url.to_owned()))?;
+        let scheme = Scheme::parse(scheme_str)
+            .ok_or_else(|| UrlError::UnsupportedScheme(scheme_str.to_owned()))?;
+        if let Some(feature) = scheme.missing_feature() {
+            return Err(UrlError::FeatureDisabled {
+                scheme: scheme_str.to_owned(),
+                feature,
+            });
+        }
+        if scheme == Scheme::Unix && !cfg!(unix) {
+            return Err(UrlError::Malformed(
+                url.to_owned(),
+                "Unix domain sockets are not available on this platform",
+            ));
+        }
+        let (before_query, query) = match rest.split_once('?') {
+            Some((a, q)) => (a, q),
+            None => (rest, ""),
+        };
+        let websocket = matches!(scheme, Scheme::Ws | Scheme::Wss);
+        let mut options = Vec::new();
+        let mut passthrough = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            if URL_OPTIONS.contains(&k) {
+                options.push((pair.to_owned(), k.to_owned(), v.to_owned()));
+            } else if websocket {
+                passthrough.push(pair);
+            } else {
+                return Err(UrlError::InvalidQuery(pair.to_owned()));
+            }
+        }
+
+        if scheme == Scheme::Unix {
+            if before_query.is_empty() {
+                return Err(UrlError::MissingPath(url.to_owned()));
+            }
+            if !before_query.starts_with('/') {
+                return Err(UrlError::Malformed(
+                    url.to_owned(),
+                    "a unix:// URL has no host: use unix:///absolute/path/to/socket",
+                ));
+            }
+            let server = Server {
+                scheme,
+                host: String::new(),
+                port: 0,
+                path: before_query.to_owned(),
+            };
+            return Ok(ParsedUrl {
+                server,
+                userinfo: None,
+                options,
+            });
+        }
+
+        let (authority, path) = match before_query.find('/') {
+            Some(i) => before_query.split_at(i),
+            None => (before_query, ""),
+        };
+        let path = if websocket {
+            let mut p = if path.is_empty() { "/" } else { path }.to_owned();
+            if !passthrough.is_empty() {
+                p.push('?');
+                p.push_str(&passthrough.join("&"));
+            }
+            p
+        } else if path.is_empty() || path == "/" {
+            String::new()
+        } else {
+            return Err(UrlError::Malformed(
+                url.to_owned(),
+                "a path is only meaningful for ws:// and wss://",
+            ));
+        };
+        let (userinfo, hostport) = match authority.rsplit_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, authority),
+        };
+        let (host, port) = split_host_port(hostport, scheme.default_port())?;
+        if host.is_empty() {
+            return Err(UrlError::MissingHost(url.to_owned()));
+        }
+        let userinfo = userinfo.map(|u| match u.split_once(':') {
+            Some((user, pass)) => (user.to_owned(), Some(pass.to_owned())),
+            None => (u.to_owned(), None),
+        });
+        Ok(ParsedUrl {
+            server: Server {
+                scheme,
+                host,
+                port,
+                path,
+            },
+            userinfo,
+            options,
+        })
+    }
+
+    fn parse_server_only(url: &str) -> Result<Server, UrlError> {
+        let parsed = ParsedUrl::parse(url)?;
+        if parsed.userinfo.is_some() || !parsed.options.is_empty() {
+            return Err(UrlError::Malformed(
+                url.to_owned(),
+                "user name, password and options belong in the first URL (ConnectOptions::from_url)",
+            ));
+        }
+        Ok(parsed.server)
     }
 }
 

@@ -423,7 +423,8 @@ fn check_size(remaining: usize, max: u32) -> Result<usize, EncodeError> {
 }
 
 /// The first byte of the fixed header and the lengths of the body.
-#[inline]
+// Inlined so that the lengths reach the write pass in registers, not through a returned struct.
+#[inline(always)]
 fn header(packet: &Packet, level: ProtocolLevel) -> Result<(u8, Lens), EncodeError> {
     let t = packet.packet_type();
     let mut first = (t as u8) << 4 | required_flags(t);

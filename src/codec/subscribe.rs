@@ -24,6 +24,23 @@ fn props_or_empty(
     }
 }
 
+/// How many length-prefixed entries, each followed by `extra` bytes, `b` seems to hold: a
+/// capacity hint so the filter list is allocated once, capped so that a hostile packet cannot
+/// make it allocate more than a few entries ahead of what it validates.
+fn capacity_hint(mut b: &[u8], extra: usize) -> usize {
+    const CAP: usize = 32;
+    let mut n = 0;
+    while n < CAP && b.len() >= 2 {
+        n += 1;
+        let step = 2 + usize::from(u16::from_be_bytes([b[0], b[1]])) + extra;
+        match b.get(step..) {
+            Some(rest) => b = rest,
+            None => break,
+        }
+    }
+    n
+}
+
 fn filter(r: &mut Reader) -> Result<TopicFilter, DecodeError> {
     let s = r.string("topic filter")?;
     TopicFilter::from_mqtt_string(s).map_err(|source| DecodeError::InvalidTopic {
@@ -38,7 +55,7 @@ pub(crate) fn decode_subscribe(
 ) -> Result<Subscribe, DecodeError> {
     let packet_id = packet_id(r)?;
     let properties = props_or_empty(r, level, PropertyContext::Subscribe)?;
-    let mut filters = Vec::new();
+    let mut filters = Vec::with_capacity(capacity_hint(&r.buf, 1));
     while r.remaining() > 0 {
         let f = filter(r)?;
         let byte = r.u8("subscription options")?;
@@ -229,7 +246,7 @@ pub(crate) fn decode_unsubscribe(
 ) -> Result<Unsubscribe, DecodeError> {
     let packet_id = packet_id(r)?;
     let properties = props_or_empty(r, level, PropertyContext::Unsubscribe)?;
-    let mut filters = Vec::new();
+    let mut filters = Vec::with_capacity(capacity_hint(&r.buf, 0));
     while r.remaining() > 0 {
         filters.push(filter(r)?);
     }

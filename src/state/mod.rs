@@ -42,14 +42,15 @@ mod backoff;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
+use crate::auth::AuthError;
 use crate::codec;
 use crate::error::{ConnectionError, ProtocolError, PublishError, SubscribeError};
 use crate::message::Message;
 use crate::options::{ConnectOptions, SessionLostPolicy};
 use crate::packet::{
-    ConnAck, Connect, Disconnect, MqttString, Packet, PacketId, PacketType, Properties, Property,
-    ProtocolLevel, PubResponse, Publish, QoS, QosPid, ReasonCode, SubAck, Subscribe,
-    SubscriptionOptions, UnsubAck, Unsubscribe,
+    Auth, ConnAck, Connect, Disconnect, MqttString, Packet, PacketId, PacketType, Properties,
+    Property, PropertyId, ProtocolLevel, PubResponse, Publish, QoS, QosPid, ReasonCode, SubAck,
+    Subscribe, SubscriptionOptions, UnsubAck, Unsubscribe,
 };
 use crate::store::{OutgoingStage, SessionStore, StoredMessage};
 use crate::topic::{TopicFilter, TopicName};
@@ -89,6 +90,12 @@ pub enum Request<T> {
     Disconnect {
         /// The DISCONNECT to send (reason code and properties at 5.0).
         packet: Disconnect,
+        /// Returned on completion.
+        ticket: T,
+    },
+    /// Re-authenticate with the configured [`crate::auth::Authenticator`] (5.0,
+    /// [MQTT-4.12.1]); completes with [`Output::ReauthDone`].
+    Reauthenticate {
         /// Returned on completion.
         ticket: T,
     },
@@ -153,6 +160,13 @@ pub enum Output<T> {
         ticket: T,
         /// The UNSUBACK.
         result: Result<UnsubAck, SubscribeError>,
+    },
+    /// A re-authentication completed.
+    ReauthDone {
+        /// The request's ticket.
+        ticket: T,
+        /// Its outcome.
+        result: Result<(), AuthError>,
     },
     /// The engine stopped for good: after a graceful disconnect (with that request's ticket),
     /// or when it gave up connecting.
@@ -283,6 +297,7 @@ pub struct Engine<T> {
     output: VecDeque<Output<T>>,
     close_reason: Option<ConnectionError>,
     disconnecting: Option<Disconnecting<T>>,
+    reauth: Option<T>,
     backoff: Backoff,
     store: Box<dyn SessionStore>,
 }
@@ -332,6 +347,7 @@ impl<T> Engine<T> {
             output: VecDeque::new(),
             close_reason: None,
             disconnecting: None,
+            reauth: None,
             backoff: Backoff::new(opts.reconnect.min_delay, opts.reconnect.max_delay, seed),
             store,
             opts: opts.clone(),
@@ -421,8 +437,31 @@ impl<T> Engine<T> {
         connect.will = self.opts.will.clone();
         connect.username = self.opts.username.clone();
         connect.password = self.opts.password.clone();
+        if let Some(provider) = &self.opts.credentials_provider {
+            let fresh = provider();
+            connect.username = fresh.username.and_then(|u| MqttString::try_from(u).ok());
+            connect.password = fresh.password;
+        }
         if self.level.is_v5() {
             let mut p = self.opts.connect_properties.clone();
+            if let Some(auth) = &self.opts.authenticator {
+                // [MQTT-4.12.0-1] enhanced authentication starts with the method (and data) in
+                // CONNECT.
+                let start = auth.with(|a| {
+                    let method = MqttString::try_from(a.method()).unwrap_or_default();
+                    a.start().map(|data| (method, data))
+                });
+                match start {
+                    Ok((method, data)) => {
+                        p.set(Property::AuthenticationMethod(method));
+                        p.remove(PropertyId::AuthenticationData);
+                        if let Some(d) = data {
+                            p.push(Property::AuthenticationData(d));
+                        }
+                    }
+                    Err(e) => self.close_reason = Some(ConnectionError::Auth(e)),
+                }
+            }
             if self.opts.session_expiry != 0 {
                 p.set(Property::SessionExpiryInterval(self.opts.session_expiry));
             }
@@ -479,6 +518,7 @@ impl<T> Engine<T> {
             self.control.push_front(c);
         }
         self.ping_sent = None;
+        self.fail_reauth("the connection was lost");
 
         let graceful = self.disconnecting.as_ref().is_some_and(|d| d.sent);
         let retry = !graceful
@@ -560,6 +600,10 @@ impl<T> Engine<T> {
                     return;
                 }
             }
+            Request::Reauthenticate { ticket } => {
+                self.start_reauth(now, ticket);
+                return;
+            }
         }
         self.pump(now);
     }
@@ -581,6 +625,10 @@ impl<T> Engine<T> {
             Request::Disconnect { ticket, .. } => Output::Closed {
                 ticket: Some(ticket),
                 error: None,
+            },
+            Request::Reauthenticate { ticket } => Output::ReauthDone {
+                ticket,
+                result: Err(AuthError::new("the client is closed")),
             },
         };
         self.output.push_back(out);
@@ -626,6 +674,9 @@ impl<T> Engine<T> {
             (Conn::Connected, Packet::PingResp) => {
                 self.ping_sent = None;
                 Ok(())
+            }
+            (Conn::Connected | Conn::Connecting { .. }, Packet::Auth(a)) if self.level.is_v5() => {
+                self.on_auth(now, a)
             }
             (Conn::Connected | Conn::Connecting { .. }, Packet::Disconnect(d))
                 if self.level.is_v5() =>
@@ -742,6 +793,16 @@ impl<T> Engine<T> {
                 reason_string: ack.properties.reason_string().map(|s| s.to_string()),
             });
             return;
+        }
+        if let Some(auth) = &self.opts.authenticator {
+            if self.level.is_v5() {
+                // The server's final Authentication Data lets the client verify the server.
+                let data = ack.properties.authentication_data();
+                if let Err(e) = auth.with(|a| a.finish(data)) {
+                    self.close_reason = Some(ConnectionError::Auth(e));
+                    return;
+                }
+            }
         }
         let p = &ack.properties;
         self.server = ServerLimits {
@@ -957,8 +1018,125 @@ impl<T> Engine<T> {
                 _ => continue,
             });
         }
+        self.fail_reauth("the client is closed");
         let ticket = self.disconnecting.take().and_then(|d| d.ticket);
         self.output.push_back(Output::Closed { ticket, error });
+    }
+
+    // ---- enhanced authentication [MQTT-4.12] ------------------------------------------------
+    //
+    //   CONNECT(method, data) ──AUTH 0x18(challenge)──▶ AUTH 0x18(response) ── ... ──▶ CONNACK
+    //   AUTH 0x19(method, data) ──AUTH 0x18 ... ──▶ AUTH 0x00 (re-authentication complete)
+
+    fn start_reauth(&mut self, now: Instant, ticket: T) {
+        let Some(auth) = self
+            .opts
+            .authenticator
+            .clone()
+            .filter(|_| self.level.is_v5())
+        else {
+            self.output.push_back(Output::ReauthDone {
+                ticket,
+                result: Err(AuthError::new(
+                    "no authenticator is configured (MQTT 5 only)",
+                )),
+            });
+            return;
+        };
+        if !matches!(self.conn, Conn::Connected) || self.reauth.is_some() {
+            self.output.push_back(Output::ReauthDone {
+                ticket,
+                result: Err(AuthError::new(
+                    "re-authentication needs a connection with no other re-authentication under way",
+                )),
+            });
+            return;
+        }
+        match auth.with(|a| a.start()) {
+            Ok(data) => {
+                self.reauth = Some(ticket);
+                self.send_auth(now, &auth, ReasonCode::ReAuthenticate, data);
+            }
+            Err(e) => self.output.push_back(Output::ReauthDone {
+                ticket,
+                result: Err(e),
+            }),
+        }
+    }
+
+    fn send_auth(
+        &mut self,
+        now: Instant,
+        auth: &crate::auth::SharedAuthenticator,
+        reason: ReasonCode,
+        data: Option<bytes::Bytes>,
+    ) {
+        let mut packet = Auth::new(reason);
+        let method = auth.with(|a| MqttString::try_from(a.method()).unwrap_or_default());
+        packet
+            .properties
+            .push(Property::AuthenticationMethod(method));
+        if let Some(d) = data {
+            packet.properties.push(Property::AuthenticationData(d));
+        }
+        self.send(now, Packet::Auth(packet));
+    }
+
+    fn on_auth(&mut self, now: Instant, a: Auth) -> Result<(), ProtocolError> {
+        let Some(auth) = self.opts.authenticator.clone() else {
+            // [MQTT-4.12.0-6] without a method in CONNECT the server must not send AUTH.
+            return Err(ProtocolError::UnexpectedPacket(PacketType::Auth));
+        };
+        let method = auth.with(|a| a.method().to_owned());
+        // [MQTT-4.12.0-5] every AUTH carries the method of CONNECT.
+        if a.properties.authentication_method().map(|m| m.as_str()) != Some(method.as_str()) {
+            return Err(ProtocolError::AuthMethodMismatch);
+        }
+        let connecting = matches!(self.conn, Conn::Connecting { .. });
+        match a.reason_code {
+            ReasonCode::ContinueAuthentication if connecting || self.reauth.is_some() => {
+                match auth.with(|x| x.step(a.properties.authentication_data())) {
+                    Ok(data) => {
+                        self.send_auth(now, &auth, ReasonCode::ContinueAuthentication, data)
+                    }
+                    Err(e) => self.auth_failed(e),
+                }
+                Ok(())
+            }
+            ReasonCode::Success if !connecting && self.reauth.is_some() => {
+                let result = auth.with(|x| x.finish(a.properties.authentication_data()));
+                if let Some(ticket) = self.reauth.take() {
+                    self.output.push_back(Output::ReauthDone {
+                        ticket,
+                        result: result.clone(),
+                    });
+                }
+                if let Err(e) = result {
+                    self.close_reason = Some(ConnectionError::Auth(e));
+                }
+                Ok(())
+            }
+            _ => Err(ProtocolError::UnexpectedPacket(PacketType::Auth)),
+        }
+    }
+
+    fn auth_failed(&mut self, e: AuthError) {
+        if let Some(ticket) = self.reauth.take() {
+            self.output.push_back(Output::ReauthDone {
+                ticket,
+                result: Err(e.clone()),
+            });
+        }
+        self.close_reason = Some(ConnectionError::Auth(e));
+    }
+
+    fn fail_reauth(&mut self, why: &str) {
+        if let Some(ticket) = self.reauth.take() {
+            self.output.push_back(Output::ReauthDone {
+                ticket,
+                result: Err(AuthError::new(why)),
+            });
+        }
     }
 
     // ---- outgoing --------------------------------------------------------------------------

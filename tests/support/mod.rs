@@ -4,5 +4,6 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod mosquitto;
+pub mod scripted;
 
 pub use mosquitto::{Mosquitto, MosquittoBuilder, TlsListener};
