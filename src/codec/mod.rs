@@ -395,13 +395,7 @@ pub fn encode_without_payload(
         publish::encode(p, level, max_packet_size, buf, false)?;
         return Ok(Some(p.payload.clone()));
     }
-    let (first, lens) = header(packet, level)?;
-    let total = check_size(lens.remaining, max_packet_size)?;
-    buf.reserve(total);
-    buf.put_u8(first);
-    put_varint(buf, lens.remaining);
-    write_body(packet, level, &lens, buf, true);
-    Ok(None)
+    encode(packet, level, max_packet_size, buf).map(|_| None)
 }
 
 /// The size `packet` takes on the wire at `level`, fixed header included.

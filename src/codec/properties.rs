@@ -28,14 +28,10 @@ pub(crate) fn decode(r: &mut Reader, ctx: PropertyContext) -> Result<Properties,
                 id: raw.min(255) as u8,
             },
         )?;
-        if !id.allowed_in(ctx) {
-            return Err(DecodeError::PropertyNotAllowed { context: ctx, id });
-        }
-        let bit = 1u64 << (id as u8);
-        if seen & bit != 0 && !id.may_repeat(ctx) {
-            return Err(DecodeError::DuplicateProperty { context: ctx, id });
-        }
-        seen |= bit;
+        admit(id, ctx, &mut seen).map_err(|r| match r {
+            Refusal::NotAllowed => DecodeError::PropertyNotAllowed { context: ctx, id },
+            Refusal::Repeated => DecodeError::DuplicateProperty { context: ctx, id },
+        })?;
         props.push(decode_value(&mut r, id)?);
     }
     Ok(Properties::from(props))
@@ -120,14 +116,10 @@ pub(crate) fn body_len(props: &Properties, ctx: PropertyContext) -> Result<usize
     let mut seen: u64 = 0;
     for p in props {
         let id = p.id();
-        if !id.allowed_in(ctx) {
-            return Err(EncodeError::PropertyNotAllowed { context: ctx, id });
-        }
-        let bit = 1u64 << (id as u8);
-        if seen & bit != 0 && !id.may_repeat(ctx) {
-            return Err(EncodeError::DuplicateProperty { context: ctx, id });
-        }
-        seen |= bit;
+        admit(id, ctx, &mut seen).map_err(|r| match r {
+            Refusal::NotAllowed => EncodeError::PropertyNotAllowed { context: ctx, id },
+            Refusal::Repeated => EncodeError::DuplicateProperty { context: ctx, id },
+        })?;
         len += 1 + value_len(p)?;
     }
     Ok(len)
@@ -215,4 +207,24 @@ pub(crate) fn encode(props: &Properties, body_len: usize, buf: &mut impl BufMut)
             }
         }
     }
+}
+
+/// Why a property may not stand where it was found.
+enum Refusal {
+    NotAllowed,
+    Repeated,
+}
+
+/// [MQTT-2.2.2.2] a property must be allowed in its packet, and only User Property (and
+/// Subscription Identifier in PUBLISH) may appear more than once. `seen` tracks identifiers.
+fn admit(id: PropertyId, ctx: PropertyContext, seen: &mut u64) -> Result<(), Refusal> {
+    if !id.allowed_in(ctx) {
+        return Err(Refusal::NotAllowed);
+    }
+    let bit = 1u64 << (id as u8);
+    if *seen & bit != 0 && !id.may_repeat(ctx) {
+        return Err(Refusal::Repeated);
+    }
+    *seen |= bit;
+    Ok(())
 }
