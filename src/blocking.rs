@@ -237,7 +237,9 @@ pub struct BlockingToken {
 }
 
 impl BlockingToken {
-    /// Blocks until the message is done at its QoS.
+    /// Blocks until the message is done at its QoS. Inside an async runtime it cannot block and
+    /// returns [`PublishError::Closed`] at once (the message is still delivered); await the
+    /// [`PublishToken`] from [`Client::begin_publish`] there instead.
     pub fn wait(mut self) -> Result<PublishAck, PublishError> {
         let token = self.token.take().ok_or(PublishError::Closed)?;
         if Handle::try_current().is_ok() {
@@ -247,7 +249,8 @@ impl BlockingToken {
     }
 
     /// Blocks at most `timeout`; `None` when it is not done by then (the token can be waited on
-    /// again).
+    /// again), and also once a result has been returned. Inside an async runtime it returns
+    /// `Some(Err(PublishError::Closed))` without waiting, like [`BlockingToken::wait`].
     pub fn wait_timeout(&mut self, timeout: Duration) -> Option<Result<PublishAck, PublishError>> {
         if Handle::try_current().is_ok() {
             return Some(Err(PublishError::Closed));

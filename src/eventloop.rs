@@ -143,8 +143,10 @@ impl EventLoop {
             if let Some(e) = self.events.pop_front() {
                 return Ok(e);
             }
-            if let Some(err) = &self.finished {
-                return Err(err.clone());
+            if let Some(err) = self.finished.clone() {
+                // Whatever is still queued, or sent later, fails at once instead of waiting.
+                self.shut_requests();
+                return Err(err);
             }
             self.step().await;
         }
@@ -215,16 +217,7 @@ impl EventLoop {
             self.finished.get_or_insert(ConnectionError::Closed);
             self.transport = None;
             // Refuse what is still queued in the channel, and anything sent later.
-            self.requests.close();
-            self.control.close();
-            let now = self.now();
-            while let Ok(req) = self.requests.try_recv() {
-                self.engine.handle_request(now, req);
-            }
-            while let Ok(req) = self.control.try_recv() {
-                self.engine.handle_request(now, req);
-            }
-            self.drain_outputs();
+            self.shut_requests();
             return;
         }
         if self.transport.is_none() && self.engine.wants_transport(self.now()) {
@@ -424,6 +417,24 @@ impl EventLoop {
             },
             req = self.control.recv(), if self.control_open => self.take_control(req),
             () = sleep => self.engine.handle_timeout(self.now()),
+        }
+    }
+
+    /// Closes the request channels and refuses what is in them (the engine answers `Closed`).
+    fn shut_requests(&mut self) {
+        self.requests.close();
+        self.control.close();
+        let now = self.now();
+        while let Ok(req) = self.requests.try_recv() {
+            self.engine.handle_request(now, req);
+        }
+        while let Ok(req) = self.control.try_recv() {
+            self.engine.handle_request(now, req);
+        }
+        // Resolve the refusals' futures; their events are not reported after the end.
+        self.drain_outputs();
+        if self.finished.is_some() {
+            self.events.clear();
         }
     }
 

@@ -149,6 +149,9 @@ pub async fn subscribe_simple(
         }
     }
     let _ = disconnect.await;
+    // Dropping the event loop fails whatever is still queued for it, so this cannot wait for
+    // an event loop that has stopped.
+    drop(eventloop);
     let _ = subscribe.await;
     Ok(got)
 }

@@ -60,3 +60,32 @@ async fn publish_and_receive_each_qos_at_both_levels() {
         d.await.unwrap().unwrap();
     }
 }
+
+/// After the event loop has ended, requests fail at once with `Closed` instead of waiting.
+#[tokio::test]
+async fn requests_after_the_loop_ended_fail_fast() {
+    let broker = Mosquitto::start();
+    let opts = ConnectOptions::new("127.0.0.1", broker.port()).client_id("after-end");
+    let (client, mut eventloop) = Client::new(opts);
+    let c = client.clone();
+    let d = tokio::spawn(async move { c.disconnect().await });
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), eventloop.poll()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(pigeon_mqtt::ConnectionError::Closed)) => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    d.await.unwrap().unwrap();
+    // The loop is still owned (not dropped) but no longer polled.
+    let m = Message::new("t", "x").unwrap().qos(QoS::AtLeastOnce);
+    let r = tokio::time::timeout(Duration::from_secs(2), client.publish(m)).await;
+    assert_eq!(r, Ok(Err(pigeon_mqtt::PublishError::Closed)));
+    let s = tokio::time::timeout(
+        Duration::from_secs(2),
+        client.subscribe("t", QoS::AtMostOnce),
+    )
+    .await;
+    assert!(matches!(s, Ok(Err(_))), "{s:?}");
+    drop(eventloop);
+}
