@@ -38,7 +38,7 @@ pub struct Client {
     tx: mpsc::Sender<Request<Ticket>>,
     /// Disconnect requests: taken by the event loop even while the request queue is full or a
     /// write is blocked, so `disconnect` cannot be stuck behind a backlog.
-    control: mpsc::Sender<Request<Ticket>>,
+    control: mpsc::Sender<Box<Request<Ticket>>>,
 }
 
 impl Client {
@@ -50,7 +50,8 @@ impl Client {
     /// A client and its event loop, resuming the session kept in `store`.
     pub fn with_store(opts: ConnectOptions, store: Box<dyn SessionStore>) -> (Client, EventLoop) {
         let (tx, rx) = mpsc::channel(opts.request_capacity);
-        let (control, control_rx) = mpsc::channel(8);
+        // Boxed: the channel allocates its slots up front, and disconnects are rare.
+        let (control, control_rx) = mpsc::channel(2);
         let seed = seed();
         let engine = Engine::new(&opts, store, seed, tokio::time::Instant::now().into_std());
         (
@@ -213,10 +214,10 @@ impl Client {
     pub fn try_disconnect(&self) -> Result<(), ClientError> {
         let (tx, _rx) = oneshot::channel();
         self.control
-            .try_send(Request::Disconnect {
+            .try_send(Box::new(Request::Disconnect {
                 packet: Disconnect::default(),
                 ticket: Ticket::Disconnect(tx),
-            })
+            }))
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => ClientError::QueueFull,
                 mpsc::error::TrySendError::Closed(_) => ClientError::Closed,
@@ -241,10 +242,10 @@ impl Client {
     pub async fn disconnect_with(&self, packet: Disconnect) -> Result<(), ClientError> {
         let (tx, rx) = oneshot::channel();
         self.control
-            .send(Request::Disconnect {
+            .send(Box::new(Request::Disconnect {
                 packet,
                 ticket: Ticket::Disconnect(tx),
-            })
+            }))
             .await
             .map_err(|_| ClientError::Closed)?;
         // The event loop answers when it has closed; if it is gone it is closed too.

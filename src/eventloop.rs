@@ -22,6 +22,9 @@ use crate::transport::{self, Transport};
 const ZERO_COPY_THRESHOLD: usize = 4096;
 /// Read granularity; the buffer grows to the size of a larger packet when one arrives.
 const READ_CHUNK: usize = 4096;
+/// At packet boundaries reads go through a buffer of this size on the stack, so an idle
+/// connection holds no read buffer at all.
+const STACK_READ: usize = 4096;
 
 /// How a request is completed: the one-shot sender of the future that awaits it.
 #[derive(Debug)]
@@ -84,7 +87,7 @@ pub struct EventLoop {
     opts: ConnectOptions,
     requests: mpsc::Receiver<Request<Ticket>>,
     requests_open: bool,
-    control: mpsc::Receiver<Request<Ticket>>,
+    control: mpsc::Receiver<Box<Request<Ticket>>>,
     control_open: bool,
     transport: Option<Transport>,
     read_buf: BytesMut,
@@ -110,7 +113,7 @@ impl EventLoop {
         opts: ConnectOptions,
         engine: Engine<Ticket>,
         requests: mpsc::Receiver<Request<Ticket>>,
-        control: mpsc::Receiver<Request<Ticket>>,
+        control: mpsc::Receiver<Box<Request<Ticket>>>,
     ) -> EventLoop {
         EventLoop {
             engine,
@@ -379,9 +382,6 @@ impl EventLoop {
     async fn wait(&mut self) {
         let deadline = self.engine.poll_timeout().map(Instant::from_std);
         let accept = self.requests_open && self.engine.can_accept();
-        if self.read_buf.capacity() - self.read_buf.len() < READ_CHUNK {
-            self.read_buf.reserve(READ_CHUNK);
-        }
         let sleep = async {
             match deadline {
                 Some(d) => tokio::time::sleep_until(d).await,
@@ -390,7 +390,16 @@ impl EventLoop {
         };
         let read = async {
             match self.transport.as_mut() {
-                Some(t) => t.read_buf(&mut self.read_buf).await,
+                Some(t) if self.read_buf.is_empty() => {
+                    read_at_boundary(t, &mut self.read_buf).await
+                }
+                Some(t) => {
+                    // Part of a packet is here: read the rest straight into the buffer.
+                    if self.read_buf.capacity() - self.read_buf.len() < READ_CHUNK {
+                        self.read_buf.reserve(READ_CHUNK);
+                    }
+                    t.read_buf(&mut self.read_buf).await
+                }
                 None => std::future::pending().await,
             }
         };
@@ -429,7 +438,7 @@ impl EventLoop {
             self.engine.handle_request(now, req);
         }
         while let Ok(req) = self.control.try_recv() {
-            self.engine.handle_request(now, req);
+            self.engine.handle_request(now, *req);
         }
         // Resolve the refusals' futures; their events are not reported after the end.
         self.drain_outputs();
@@ -440,7 +449,7 @@ impl EventLoop {
 
     /// A disconnect request: what was handed over before it is taken first (it goes out before
     /// DISCONNECT), then the disconnect.
-    fn take_control(&mut self, req: Option<Request<Ticket>>) {
+    fn take_control(&mut self, req: Option<Box<Request<Ticket>>>) {
         let Some(req) = req else {
             self.control_open = false;
             return;
@@ -449,7 +458,7 @@ impl EventLoop {
         while let Ok(earlier) = self.requests.try_recv() {
             self.engine.handle_request(now, earlier);
         }
-        self.engine.handle_request(now, req);
+        self.engine.handle_request(now, *req);
     }
 
     fn decode_incoming(&mut self) {
@@ -460,9 +469,14 @@ impl EventLoop {
             match codec::decode(&mut self.read_buf, level, max) {
                 Ok(Decoded::Packet(p)) => self.engine.handle_incoming(now, p),
                 Ok(Decoded::Incomplete { needed }) => {
-                    // Grow with the bytes that actually arrive, not with what the header
-                    // announces: a large announced size allocates nothing by itself.
-                    self.read_buf.reserve(needed.min(64 * 1024));
+                    if self.read_buf.is_empty() {
+                        // Idle: hold no buffer (decoded payloads keep their own bytes alive).
+                        self.read_buf = BytesMut::new();
+                    } else {
+                        // Grow with the bytes that actually arrive, not with what the header
+                        // announces: a large announced size allocates nothing by itself.
+                        self.read_buf.reserve(needed.min(64 * 1024));
+                    }
                     break;
                 }
                 Err(e) => {
@@ -554,4 +568,22 @@ async fn write_chunks(stream: &mut Transport, chunks: &mut VecDeque<Bytes>) -> s
         }
     }
     Ok(())
+}
+
+/// Reads at a packet boundary through a buffer on the stack (not in the future's state, which
+/// lives as long as the connection), then keeps just the bytes that arrived.
+async fn read_at_boundary(t: &mut Transport, buf: &mut BytesMut) -> std::io::Result<usize> {
+    std::future::poll_fn(|cx| {
+        let mut stack = [0u8; STACK_READ];
+        let mut rb = tokio::io::ReadBuf::new(&mut stack);
+        match std::pin::Pin::new(&mut **t).poll_read(cx, &mut rb) {
+            std::task::Poll::Ready(Ok(())) => {
+                buf.extend_from_slice(rb.filled());
+                std::task::Poll::Ready(Ok(rb.filled().len()))
+            }
+            std::task::Poll::Ready(Err(e)) => std::task::Poll::Ready(Err(e)),
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    })
+    .await
 }
