@@ -841,9 +841,9 @@ impl fmt::Display for Scheme {
 ///
 /// ```
 /// use pigeon_mqtt::{Scheme, Server};
-/// let s = Server::from_url("wss://[::1]/mqtt?token=x")?;
-/// assert_eq!((s.scheme(), s.host(), s.port(), s.path()), (Scheme::Wss, "::1", 443, "/mqtt?token=x"));
-/// assert_eq!(s.to_string(), "wss://[::1]:443/mqtt?token=x");
+/// let s = Server::from_url("mqtt://[::1]")?;
+/// assert_eq!((s.scheme(), s.host(), s.port(), s.path()), (Scheme::Mqtt, "::1", 1883, ""));
+/// assert_eq!(s.to_string(), "mqtt://[::1]:1883");
 /// # Ok::<(), pigeon_mqtt::UrlError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -96,6 +96,7 @@ pub(crate) fn decode_connect(r: &mut Reader) -> Result<Connect, DecodeError> {
 }
 
 /// CONNECT is encoded at its own `protocol` level, whatever the connection's level.
+#[inline]
 pub(crate) fn connect_lens(c: &Connect) -> Result<Lens, EncodeError> {
     let v5 = c.protocol.is_v5();
     if !v5 && c.password.is_some() && c.username.is_none() {
@@ -204,6 +205,7 @@ pub(crate) fn decode_connack(r: &mut Reader, level: ProtocolLevel) -> Result<Con
     })
 }
 
+#[inline]
 pub(crate) fn connack_lens(c: &ConnAck, level: ProtocolLevel) -> Result<Lens, EncodeError> {
     if !level.is_v5() {
         v3_return_code(c.reason_code, level)?;

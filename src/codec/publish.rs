@@ -172,6 +172,7 @@ pub(crate) fn decode_response(
     })
 }
 
+#[inline]
 pub(crate) fn response_lens(
     a: &PubResponse,
     t: PacketType,

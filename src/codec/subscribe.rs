@@ -128,6 +128,7 @@ fn put_props(props: &Properties, level: ProtocolLevel, lens: &Lens, buf: &mut By
     }
 }
 
+#[inline]
 pub(crate) fn subscribe_lens(s: &Subscribe, level: ProtocolLevel) -> Result<Lens, EncodeError> {
     if s.filters.is_empty() {
         return Err(EncodeError::NoTopicFilters {
@@ -206,6 +207,7 @@ fn v3_suback_code(rc: ReasonCode, level: ProtocolLevel) -> Result<u8, EncodeErro
     }
 }
 
+#[inline]
 pub(crate) fn suback_lens(s: &SubAck, level: ProtocolLevel) -> Result<Lens, EncodeError> {
     if s.reason_codes.is_empty() {
         return Err(EncodeError::NoReasonCodes {
@@ -262,6 +264,7 @@ pub(crate) fn decode_unsubscribe(
     })
 }
 
+#[inline]
 pub(crate) fn unsubscribe_lens(u: &Unsubscribe, level: ProtocolLevel) -> Result<Lens, EncodeError> {
     if u.filters.is_empty() {
         return Err(EncodeError::NoTopicFilters {
@@ -320,6 +323,7 @@ pub(crate) fn decode_unsuback(
     })
 }
 
+#[inline]
 pub(crate) fn unsuback_lens(u: &UnsubAck, level: ProtocolLevel) -> Result<Lens, EncodeError> {
     if !level.is_v5() {
         return Ok(Lens {

@@ -261,6 +261,11 @@ fn describe(err: &RustlsError, name: &str) -> String {
                 CertificateError::Expired => "certificate expired".to_owned(),
                 CertificateError::NotValidYet => "certificate not valid yet".to_owned(),
                 CertificateError::NotValidForName => format!("certificate not valid for name {name:?}"),
+                CertificateError::BadSignature => {
+                    "BadSignature: its signature does not verify (is it issued by another CA \
+                     with the same name as a trusted one?)"
+                        .to_owned()
+                }
                 CertificateError::UnknownIssuer => {
                     "UnknownIssuer: it is not signed by a trusted certificate authority (self-signed, \
                      or the CA is not among the trusted roots)"
@@ -359,7 +364,7 @@ mod danger {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, any(feature = "tls-ring", feature = "tls-aws-lc-rs")))]
 mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio_rustls::rustls::pki_types::PrivatePkcs8KeyDer;

@@ -34,7 +34,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let error = |message: String| ConnectionError::WebSocket { message };
-    let url = server.to_string();
+    let url = request_url(server);
     let mut request = url
         .as_str()
         .into_client_request()
@@ -74,6 +74,21 @@ where
         read: Bytes::new(),
         unflushed: false,
     })
+}
+
+/// The URL of the upgrade request. The default port is left out so that the `Host` header is
+/// the bare host name, as signed URLs (e.g. AWS SigV4) expect.
+fn request_url(server: &Server) -> String {
+    let host = if server.host.contains(':') {
+        format!("[{}]", server.host)
+    } else {
+        server.host.clone()
+    };
+    if server.port == server.scheme.default_port() {
+        format!("{}://{host}{}", server.scheme, server.path)
+    } else {
+        format!("{}://{host}:{}{}", server.scheme, server.port, server.path)
+    }
 }
 
 /// A WebSocket connection as an `AsyncRead + AsyncWrite` byte stream of binary frames.
@@ -262,6 +277,7 @@ mod tests {
                     "the client asks for the mqtt subprotocol"
                 );
                 assert_eq!(req.headers()["x-test"], "yes");
+                assert_eq!(req.headers()["host"], "127.0.0.1:9");
                 assert_eq!(req.uri().path(), "/mqtt");
                 resp.headers_mut().insert(
                     "Sec-WebSocket-Protocol",
@@ -277,6 +293,16 @@ mod tests {
             .await
             .unwrap();
         (client, server.await.unwrap().unwrap())
+    }
+
+    #[test]
+    fn host_header_leaves_out_the_default_port() {
+        let url = |u: &str| request_url(&Server::from_url(u).unwrap());
+        assert_eq!(url("ws://broker"), "ws://broker/");
+        assert_eq!(url("ws://broker:80/mqtt?a=b"), "ws://broker/mqtt?a=b");
+        assert_eq!(url("ws://[::1]:9001/mqtt"), "ws://[::1]:9001/mqtt");
+        #[cfg(feature = "tls")]
+        assert_eq!(url("wss://broker:443/mqtt"), "wss://broker/mqtt");
     }
 
     #[tokio::test]

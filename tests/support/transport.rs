@@ -63,6 +63,11 @@ pub struct Pki {
 
 impl Pki {
     pub fn new() -> Pki {
+        Pki::named("pigeon-mqtt test CA")
+    }
+
+    /// A CA with this common name (CAs that share a name are told apart only by signature).
+    pub fn named(common_name: &str) -> Pki {
         let dir = tempfile::Builder::new()
             .prefix("pigeon-pki-")
             .tempdir()
@@ -72,7 +77,7 @@ impl Pki {
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params
             .distinguished_name
-            .push(DnType::CommonName, "pigeon-mqtt test CA");
+            .push(DnType::CommonName, common_name);
         params.key_usages = vec![
             KeyUsagePurpose::KeyCertSign,
             KeyUsagePurpose::CrlSign,
@@ -284,7 +289,7 @@ pub async fn round_trip(opts: ConnectOptions, topic: &str, payload: Vec<u8>) {
 pub async fn exchange(client: &Client, eventloop: &mut EventLoop, topic: &str, payload: Vec<u8>) {
     let c = client.clone();
     let (t, p) = (topic.to_owned(), payload.clone());
-    let task = tokio::spawn(async move {
+    let mut task = tokio::spawn(async move {
         c.subscribe(t.as_str(), QoS::AtLeastOnce)
             .await
             .expect("subscribe");
@@ -312,7 +317,17 @@ pub async fn exchange(client: &Client, eventloop: &mut EventLoop, topic: &str, p
             Err(e) => panic!("connection ended: {e}"),
         }
     }
-    let ack = task.await.expect("publisher task");
+    // The PUBACK may still be on its way: keep the event loop running until it arrives.
+    let ack = loop {
+        tokio::select! {
+            done = &mut task => break done.expect("publisher task"),
+            event = tokio::time::timeout(STEP, eventloop.poll()) => match event {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => panic!("connection ended: {e}"),
+                Err(_) => panic!("no PUBACK within the step timeout"),
+            },
+        }
+    };
     assert!(ack.packet_id.is_some(), "QoS 1 publish has a packet id");
 }
 
