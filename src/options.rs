@@ -1003,10 +1003,17 @@ impl ParsedUrl {
         if host.is_empty() {
             return Err(UrlError::MissingHost(url.to_owned()));
         }
-        let userinfo = userinfo.map(|u| match u.split_once(':') {
-            Some((user, pass)) => (user.to_owned(), Some(pass.to_owned())),
-            None => (u.to_owned(), None),
-        });
+        // RFC 3986 3.2.1: user and password are percent-encoded ("p%40ss" is "p@ss").
+        let decode = |s: &str| {
+            percent_decode(s).ok_or_else(|| {
+                UrlError::Malformed(url.to_owned(), "invalid percent-encoding in user information")
+            })
+        };
+        let userinfo = match userinfo.map(|u| u.split_once(':').ok_or(u)) {
+            Some(Ok((user, pass))) => Some((decode(user)?, Some(decode(pass)?))),
+            Some(Err(user)) => Some((decode(user)?, None)),
+            None => None,
+        };
         Ok(ParsedUrl {
             server: Server {
                 scheme,
@@ -1029,6 +1036,22 @@ impl ParsedUrl {
         }
         Ok(parsed.server)
     }
+}
+
+/// Decodes `%XX` escapes; `None` for a malformed escape or a result that is not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        if b == b'%' {
+            let hi = (bytes.next()? as char).to_digit(16)?;
+            let lo = (bytes.next()? as char).to_digit(16)?;
+            out.push((hi * 16 + lo) as u8);
+        } else {
+            out.push(b);
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 fn split_host_port(s: &str, default_port: u16) -> Result<(String, u16), UrlError> {
@@ -1059,6 +1082,21 @@ fn split_host_port(s: &str, default_port: u16) -> Result<(String, u16), UrlError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_credentials_are_percent_decoded() {
+        let o = ConnectOptions::from_url("mqtt://us%65r:p%40ss%3Aword@h").unwrap();
+        assert_eq!(o.username.as_ref().map(|u| u.as_str()), Some("user"));
+        assert_eq!(o.password.as_deref(), Some(&b"p@ss:word"[..]));
+        assert!(matches!(
+            ConnectOptions::from_url("mqtt://u:%zz@h"),
+            Err(UrlError::Malformed(..))
+        ));
+        assert!(matches!(
+            ConnectOptions::from_url("mqtt://u:%4@h"),
+            Err(UrlError::Malformed(..))
+        ));
+    }
 
     #[test]
     fn url_forms() {
