@@ -273,35 +273,56 @@ fn split_shared(s: &str) -> Option<(&str, &str)> {
 }
 
 fn check_filter(s: &str) -> Result<(), TopicError> {
-    if s.is_empty() {
+    let b = s.as_bytes();
+    if b.is_empty() {
         return Err(TopicError::Empty);
     }
-    if s.len() > u16::MAX as usize {
+    if b.len() > u16::MAX as usize {
         return Err(TopicError::TooLong);
     }
-    if s.contains('\0') {
-        return Err(TopicError::NullCharacter);
-    }
-    let filter = if let Some(rest) = s.strip_prefix("$share/") {
-        // [MQTT-4.8.2-1] ShareName: at least one character, no '/', '+' or '#';
-        // [MQTT-4.8.2-2] followed by '/' and a Topic Filter.
-        let (group, filter) = rest
-            .split_once('/')
-            .ok_or(TopicError::InvalidSharedSubscription)?;
-        if group.is_empty() || group.contains(['+', '#']) || filter.is_empty() {
-            return Err(TopicError::InvalidSharedSubscription);
+    let filter = match b.strip_prefix(b"$share/") {
+        Some(rest) => {
+            // [MQTT-4.8.2-1] ShareName: at least one character, no '/', '+' or '#';
+            // [MQTT-4.8.2-2] followed by '/' and a Topic Filter.
+            let slash = rest
+                .iter()
+                .position(|&c| c == b'/')
+                .ok_or(TopicError::InvalidSharedSubscription)?;
+            let (group, filter) = (&rest[..slash], &rest[slash + 1..]);
+            if group.is_empty() || filter.is_empty() {
+                return Err(TopicError::InvalidSharedSubscription);
+            }
+            for &c in group {
+                match c {
+                    0 => return Err(TopicError::NullCharacter),
+                    b'+' | b'#' => return Err(TopicError::InvalidSharedSubscription),
+                    _ => {}
+                }
+            }
+            filter
         }
-        filter
-    } else {
-        s
+        None => b,
     };
-    let mut levels = filter.split('/').peekable();
-    while let Some(level) = levels.next() {
-        if level.contains('#') && (level != "#" || levels.peek().is_some()) {
-            return Err(TopicError::MisplacedMultiLevelWildcard);
-        }
-        if level.contains('+') && level != "+" {
-            return Err(TopicError::MisplacedSingleLevelWildcard);
+    // One pass over the bytes: wildcards must fill their level [MQTT-4.7.1-2], and '#' must be
+    // the last level [MQTT-4.7.1-1].
+    let last = filter.len() - 1;
+    for (i, &c) in filter.iter().enumerate() {
+        let alone = (i == 0 || filter[i - 1] == b'/') && (i == last || filter[i + 1] == b'/');
+        match c {
+            0 => return Err(TopicError::NullCharacter),
+            b'#' if !alone || i != last => return Err(TopicError::MisplacedMultiLevelWildcard),
+            b'+' if !alone => {
+                // "a+#": the level holds '#' too, which is the first rule broken.
+                let level_end = filter[i..]
+                    .iter()
+                    .position(|&c| c == b'/')
+                    .map_or(filter.len(), |p| i + p);
+                if filter[i..level_end].contains(&b'#') {
+                    return Err(TopicError::MisplacedMultiLevelWildcard);
+                }
+                return Err(TopicError::MisplacedSingleLevelWildcard);
+            }
+            _ => {}
         }
     }
     Ok(())

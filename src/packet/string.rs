@@ -5,6 +5,7 @@ use std::fmt;
 use std::ops::Deref;
 
 use bytes::Bytes;
+use bytestring::ByteString;
 
 /// An MQTT UTF-8 encoded string [MQTT-1.5.4]: valid UTF-8, no U+0000, at most 65,535 bytes
 /// on the wire.
@@ -20,7 +21,7 @@ use bytes::Bytes;
 /// assert!(MqttString::try_from_bytes(bytes::Bytes::from_static(b"a\0b")).is_err());
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct MqttString(Bytes);
+pub struct MqttString(ByteString);
 
 /// Why bytes are not an MQTT string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -36,30 +37,34 @@ pub enum StringError {
 
 impl MqttString {
     /// The empty string.
-    pub const fn empty() -> MqttString {
-        MqttString(Bytes::new())
+    pub fn empty() -> MqttString {
+        MqttString(ByteString::new())
     }
 
     /// Validates `bytes` as an MQTT string without copying them.
     pub fn try_from_bytes(bytes: Bytes) -> Result<MqttString, StringError> {
-        validate(&bytes)?;
-        Ok(MqttString(bytes))
+        if bytes.contains(&0) {
+            return Err(StringError::NullCharacter);
+        }
+        // Validated once here; reading it back as `&str` costs nothing after that.
+        ByteString::try_from(bytes)
+            .map(MqttString)
+            .map_err(|_| StringError::InvalidUtf8)
     }
 
     /// The string slice.
     pub fn as_str(&self) -> &str {
-        // The bytes were validated on construction; this cannot fail.
-        std::str::from_utf8(&self.0).unwrap_or_default()
+        &self.0
     }
 
     /// The underlying bytes (a cheap reference-counted clone).
     pub fn as_bytes(&self) -> &Bytes {
-        &self.0
+        self.0.as_bytes()
     }
 
     /// Consumes the string, giving its bytes.
     pub fn into_bytes(self) -> Bytes {
-        self.0
+        self.0.into_bytes()
     }
 
     /// Length in bytes.
@@ -71,15 +76,6 @@ impl MqttString {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
-}
-
-pub(crate) fn validate(bytes: &[u8]) -> Result<(), StringError> {
-    // Checking for NUL first is a fast memchr-like scan; from_utf8 rejects surrogates.
-    if bytes.contains(&0) {
-        return Err(StringError::NullCharacter);
-    }
-    std::str::from_utf8(bytes).map_err(|_| StringError::InvalidUtf8)?;
-    Ok(())
 }
 
 impl Deref for MqttString {
@@ -122,7 +118,7 @@ impl MqttString {
     /// literals written in code; use `TryFrom` for anything that comes from outside.
     pub fn from_static(s: &'static str) -> MqttString {
         assert!(!s.contains('\0'), "MQTT strings must not contain U+0000");
-        MqttString(Bytes::from_static(s.as_bytes()))
+        MqttString(ByteString::from_static(s))
     }
 }
 
@@ -132,7 +128,7 @@ impl TryFrom<String> for MqttString {
         if s.contains('\0') {
             return Err(StringError::NullCharacter);
         }
-        Ok(MqttString(Bytes::from(s)))
+        Ok(MqttString(ByteString::from(s)))
     }
 }
 
