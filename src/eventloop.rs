@@ -224,7 +224,9 @@ impl EventLoop {
             return;
         }
         if self.transport.is_none() && self.engine.wants_transport(self.now()) {
-            self.connect().await;
+            // Boxed: the connect future (~1.5 KB) would otherwise be part of every `poll()`
+            // future, i.e. of every idle connection's task.
+            Box::pin(self.connect()).await;
             return;
         }
         if let Err(e) = self.flush().await {

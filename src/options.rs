@@ -1006,7 +1006,10 @@ impl ParsedUrl {
         // RFC 3986 3.2.1: user and password are percent-encoded ("p%40ss" is "p@ss").
         let decode = |s: &str| {
             percent_decode(s).ok_or_else(|| {
-                UrlError::Malformed(url.to_owned(), "invalid percent-encoding in user information")
+                UrlError::Malformed(
+                    url.to_owned(),
+                    "invalid percent-encoding in user information",
+                )
             })
         };
         let userinfo = match userinfo.map(|u| u.split_once(':').ok_or(u)) {
