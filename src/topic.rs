@@ -107,6 +107,12 @@ impl TopicName {
         Ok(TopicName(MqttString::try_from_bytes(b)?))
     }
 
+    /// A topic name from an MQTT string known to hold no wildcard (checked by the decoder in
+    /// the same pass as its U+0000 check).
+    pub(crate) fn from_checked(s: MqttString) -> TopicName {
+        TopicName(s)
+    }
+
     /// The empty topic of a PUBLISH that uses a Topic Alias instead (5.0).
     pub(crate) fn empty_for_alias() -> TopicName {
         TopicName(MqttString::empty())

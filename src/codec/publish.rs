@@ -21,7 +21,7 @@ pub(crate) fn decode(
     let dup = flags & 0b1000 != 0;
     let retain = flags & 0b0001 != 0;
     let qos_bits = (flags >> 1) & 0b11;
-    let raw_topic = r.string("topic name")?;
+    let raw_topic = topic_name(r)?;
     let qos = match qos_bits {
         0 if dup => return Err(DecodeError::DupOnQoS0),
         0 => QosPid::AtMostOnce,
@@ -42,10 +42,7 @@ pub(crate) fn decode(
         }
         TopicName::empty_for_alias()
     } else {
-        TopicName::from_mqtt_string(raw_topic).map_err(|source| DecodeError::InvalidTopic {
-            packet: PacketType::Publish,
-            source,
-        })?
+        TopicName::from_checked(raw_topic)
     };
     let payload = r.rest();
     Ok(Publish {
@@ -56,6 +53,36 @@ pub(crate) fn decode(
         properties,
         payload,
     })
+}
+
+/// The Topic Name of a PUBLISH, checked in one pass over its bytes for U+0000 [MQTT-1.5.4-2]
+/// and wildcards [MQTT-3.3.2-2], then for UTF-8 [MQTT-1.5.4-1]; the errors are those of
+/// reading a string, then of checking a topic.
+#[inline]
+fn topic_name(r: &mut Reader) -> Result<crate::packet::MqttString, DecodeError> {
+    const FIELD: &str = "topic name";
+    let raw = r.binary(FIELD)?;
+    let (mut nul, mut wildcard) = (false, false);
+    for &c in raw.iter() {
+        nul |= c == 0;
+        wildcard |= (c == b'+') | (c == b'#');
+    }
+    let invalid = |source| DecodeError::InvalidString {
+        packet: PacketType::Publish,
+        field: FIELD,
+        source,
+    };
+    if nul {
+        return Err(invalid(crate::packet::StringError::NullCharacter));
+    }
+    let s = crate::packet::MqttString::from_utf8_without_nul(raw).map_err(invalid)?;
+    if wildcard {
+        return Err(DecodeError::InvalidTopic {
+            packet: PacketType::Publish,
+            source: crate::topic::TopicError::WildcardInName,
+        });
+    }
+    Ok(s)
 }
 
 /// The flag nibble of a PUBLISH fixed header.

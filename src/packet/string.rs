@@ -52,6 +52,13 @@ impl MqttString {
             .map_err(|_| StringError::InvalidUtf8)
     }
 
+    /// Validates UTF-8 only: the caller has already checked that `bytes` holds no U+0000.
+    pub(crate) fn from_utf8_without_nul(bytes: Bytes) -> Result<MqttString, StringError> {
+        ByteString::try_from(bytes)
+            .map(MqttString)
+            .map_err(|_| StringError::InvalidUtf8)
+    }
+
     /// The string slice.
     pub fn as_str(&self) -> &str {
         &self.0
