@@ -25,6 +25,8 @@ const READ_CHUNK: usize = 4096;
 /// At packet boundaries reads go through a buffer of this size on the stack, so an idle
 /// connection holds no read buffer at all.
 const STACK_READ: usize = 4096;
+/// Read size while data streams in (the previous read filled its buffer).
+const BUSY_READ: usize = 64 * 1024;
 
 /// How a request is completed: the one-shot sender of the future that awaits it.
 #[derive(Debug)]
@@ -97,6 +99,7 @@ pub struct EventLoop {
     events: VecDeque<Event>,
     finished: Option<ConnectionError>,
     close_deadline: Option<Instant>,
+    read_busy: bool,
 }
 
 impl std::fmt::Debug for EventLoop {
@@ -130,6 +133,7 @@ impl EventLoop {
             events: VecDeque::new(),
             finished: None,
             close_deadline: None,
+            read_busy: false,
         }
     }
 
@@ -280,6 +284,7 @@ impl EventLoop {
     fn lost(&mut self, error: Option<ConnectionError>) {
         self.transport = None;
         self.close_deadline = None;
+        self.read_busy = false;
         self.write_buf.clear();
         self.chunks.clear();
         for t in self.written.drain(..) {
@@ -390,17 +395,24 @@ impl EventLoop {
                 None => std::future::pending().await,
             }
         };
+        let busy = self.read_busy;
         let read = async {
             match self.transport.as_mut() {
-                Some(t) if self.read_buf.is_empty() => {
-                    read_at_boundary(t, &mut self.read_buf).await
+                // Quiet connection at a packet boundary: hold no buffer while waiting.
+                Some(t) if self.read_buf.is_empty() && !busy => {
+                    let n = read_at_boundary(t, &mut self.read_buf).await?;
+                    Ok::<_, std::io::Error>((n, n == STACK_READ))
                 }
                 Some(t) => {
-                    // Part of a packet is here: read the rest straight into the buffer.
-                    if self.read_buf.capacity() - self.read_buf.len() < READ_CHUNK {
-                        self.read_buf.reserve(READ_CHUNK);
+                    // Part of a packet is here, or data is streaming in: read straight into the
+                    // buffer, as much as has arrived.
+                    let want = if busy { BUSY_READ } else { READ_CHUNK };
+                    if self.read_buf.capacity() - self.read_buf.len() < want {
+                        self.read_buf.reserve(want);
                     }
-                    t.read_buf(&mut self.read_buf).await
+                    let room = self.read_buf.capacity() - self.read_buf.len();
+                    let n = t.read_buf(&mut self.read_buf).await?;
+                    Ok((n, n == room))
                 }
                 None => std::future::pending().await,
             }
@@ -408,8 +420,13 @@ impl EventLoop {
         tokio::select! {
             biased;
             r = read => match r {
-                Ok(0) => self.lost(Some(ConnectionError::ConnectionClosed)),
-                Ok(_) => self.decode_incoming(),
+                Ok((0, _)) => self.lost(Some(ConnectionError::ConnectionClosed)),
+                Ok((_, filled)) => {
+                    // A read that filled its buffer means more is waiting: stream in big reads
+                    // until one comes back short.
+                    self.read_busy = filled;
+                    self.decode_incoming();
+                }
                 Err(e) => self.lost(Some(e.into())),
             },
             req = self.requests.recv(), if accept => match req {
@@ -471,7 +488,7 @@ impl EventLoop {
             match codec::decode(&mut self.read_buf, level, max) {
                 Ok(Decoded::Packet(p)) => self.engine.handle_incoming(now, p),
                 Ok(Decoded::Incomplete { needed }) => {
-                    if self.read_buf.is_empty() {
+                    if self.read_buf.is_empty() && !self.read_busy {
                         // Idle: hold no buffer (decoded payloads keep their own bytes alive).
                         self.read_buf = BytesMut::new();
                     } else {
