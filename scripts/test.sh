@@ -4,15 +4,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_install=0
-command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_install=1
-command -v mosquitto_pub >/dev/null 2>&1 || need_install=1
-if [ "$need_install" = 1 ]; then
-    echo "==> installing mosquitto and mosquitto-clients"
+# Mosquitto for the end-to-end tests; the openssl command line tool converts test keys to the
+# PKCS#1 and SEC1 formats that the mutual-TLS tests load.
+packages=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || packages+=(mosquitto)
+command -v mosquitto_pub >/dev/null 2>&1 || packages+=(mosquitto-clients)
+command -v openssl >/dev/null 2>&1 || packages+=(openssl)
+if [ "${#packages[@]}" -gt 0 ]; then
+    echo "==> installing ${packages[*]}"
     SUDO=""
     [ "$(id -u)" = 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq mosquitto mosquitto-clients
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${packages[@]}"
 fi
 # The Debian package starts a system broker on 1883; tests start their own brokers on free
 # ports and do not need it.
