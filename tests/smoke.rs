@@ -40,6 +40,19 @@ async fn publish_and_receive_each_qos_at_both_levels() {
                 other => panic!("{level}: {other:?}"),
             }
         }
+        // The publisher's QoS 2 future resolves on PUBCOMP, which the loop must still read.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !task.is_finished() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{level}: publisher did not finish"
+            );
+            match tokio::time::timeout(Duration::from_millis(50), eventloop.poll()).await {
+                Ok(Ok(Event::Message(m))) => panic!("{level}: unexpected {m:?}"),
+                Ok(Ok(_)) | Err(_) => {}
+                Ok(Err(e)) => panic!("{level}: {e}"),
+            }
+        }
         task.await.unwrap();
         assert_eq!(
             got,
