@@ -1235,14 +1235,16 @@ impl<T> Engine<T> {
                 }
                 continue;
             }
-            let wire = self.with_alias(&publish);
             if qos == QoS::AtMostOnce {
+                // Nothing is kept of a QoS 0 message: it goes out without a copy.
+                let wire = self.with_alias(publish);
                 self.transmit.push_back(Transmit {
                     packet: Packet::Publish(wire),
                     written: q.ticket,
                 });
                 continue;
             }
+            let wire = self.with_alias(publish.clone());
             self.store.put_outgoing(
                 q.seq,
                 &StoredMessage {
@@ -1332,16 +1334,15 @@ impl<T> Engine<T> {
 
     /// Outgoing topic aliases (opt-in, 5.0): the first message on a topic sets an alias within
     /// the server's Topic Alias Maximum [MQTT-3.2.2-17]; later ones send only the alias.
-    fn with_alias(&mut self, p: &Publish) -> Publish {
-        let mut wire = p.clone();
+    fn with_alias(&mut self, mut wire: Publish) -> Publish {
         if !self.opts.auto_topic_alias
             || !self.level.is_v5()
             || self.server.topic_alias_maximum == 0
-            || p.properties.topic_alias().is_some()
+            || wire.properties.topic_alias().is_some()
         {
             return wire;
         }
-        if let Some(&alias) = self.aliases_out.get(&p.topic) {
+        if let Some(&alias) = self.aliases_out.get(&wire.topic) {
             wire.topic = TopicName::empty_for_alias();
             if let Some(a) = std::num::NonZeroU16::new(alias) {
                 wire.properties.push(Property::TopicAlias(a));
@@ -1356,9 +1357,11 @@ impl<T> Engine<T> {
             let fits = codec::publish_len(&wire, self.level)
                 .is_ok_and(|n| n <= self.server.maximum_packet_size as usize);
             if !fits {
-                return p.clone();
+                // There was no alias before this one (checked above).
+                wire.properties.remove(PropertyId::TopicAlias);
+                return wire;
             }
-            self.aliases_out.insert(p.topic.clone(), alias);
+            self.aliases_out.insert(wire.topic.clone(), alias);
         }
         wire
     }
