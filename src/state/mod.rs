@@ -16,6 +16,14 @@
 //! 4. If [`Engine::wants_close`], close the transport after the writes and call
 //!    [`Engine::handle_transport_down`]. Stop when [`Engine::is_closed`].
 //!
+//! # Layout
+//!
+//! One file per concern, each with the state diagram it implements: `session` (CONNECT,
+//! CONNACK, resuming or losing the session, reconnect timing, close), `sender` (the QoS 1/2
+//! sender: queue, in-flight window, packet identifiers), `receiver` (the QoS 1/2 receiver),
+//! `control` (SUBSCRIBE / UNSUBSCRIBE and restoring subscriptions), `keepalive`, `alias` (topic
+//! aliases), `auth` (enhanced authentication) and `backoff` (reconnect delays).
+//!
 //! Requests carry an opaque ticket `T` (the event loop uses one-shot senders) that comes back in
 //! the [`Output`] that completes the request, so the engine itself needs no runtime.
 //!
@@ -37,24 +45,34 @@
 //! assert!(matches!(engine.poll_output(), Some(Output::Connected(_))));
 //! ```
 
+mod alias;
+mod auth;
 mod backoff;
+mod control;
+mod keepalive;
+mod receiver;
+mod sender;
+mod session;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::auth::AuthError;
-use crate::codec;
 use crate::error::{ConnectionError, ProtocolError, PublishError, SubscribeError};
 use crate::message::Message;
-use crate::options::{ConnectOptions, SessionLostPolicy};
+use crate::options::ConnectOptions;
 use crate::packet::{
-    Auth, ConnAck, Connect, Disconnect, MqttString, Packet, PacketId, PacketType, Properties,
-    Property, PropertyId, ProtocolLevel, PubResponse, Publish, QoS, QosPid, ReasonCode, SubAck,
-    Subscribe, SubscriptionOptions, UnsubAck, Unsubscribe,
+    ConnAck, Disconnect, MqttString, Packet, PacketId, Properties, ProtocolLevel, QoS, QosPid,
+    ReasonCode, SubAck, SubscriptionOptions, UnsubAck,
 };
 use crate::store::{OutgoingStage, SessionStore, StoredMessage};
-use crate::topic::{TopicFilter, TopicName};
+use crate::topic::TopicFilter;
+use alias::Aliases;
 use backoff::Backoff;
+use control::{Control, SubRecord};
+use keepalive::{KeepAlive, Ping};
+use sender::{InFlight, Queued};
+use session::{Conn, Disconnecting, ServerLimits};
 
 /// A request from the application.
 #[derive(Debug)]
@@ -192,79 +210,6 @@ pub enum State {
     Closed,
 }
 
-#[derive(Debug)]
-enum Conn {
-    Idle { retry_at: Instant },
-    Connecting { deadline: Instant },
-    Connected,
-    Closed,
-}
-
-#[derive(Debug)]
-struct Queued<T> {
-    seq: u64,
-    message: Message,
-    ticket: Option<T>,
-}
-
-#[derive(Debug)]
-struct InFlight<T> {
-    id: PacketId,
-    publish: Publish,
-    released: bool,
-    ticket: Option<T>,
-}
-
-#[derive(Debug)]
-enum Control<T> {
-    Subscribe {
-        filters: Vec<(TopicFilter, SubscriptionOptions)>,
-        properties: Properties,
-        ticket: Option<T>,
-    },
-    Unsubscribe {
-        filters: Vec<TopicFilter>,
-        properties: Properties,
-        ticket: Option<T>,
-    },
-}
-
-#[derive(Debug, Clone)]
-struct ServerLimits {
-    receive_maximum: u16,
-    maximum_packet_size: u32,
-    topic_alias_maximum: u16,
-    maximum_qos: QoS,
-    retain_available: bool,
-}
-
-impl Default for ServerLimits {
-    fn default() -> Self {
-        ServerLimits {
-            receive_maximum: u16::MAX,
-            maximum_packet_size: codec::MAX_PACKET_SIZE,
-            topic_alias_maximum: 0,
-            maximum_qos: QoS::ExactlyOnce,
-            retain_available: true,
-        }
-    }
-}
-
-#[derive(Debug)]
-struct Disconnecting<T> {
-    packet: Disconnect,
-    ticket: Option<T>,
-    deadline: Instant,
-    sent: bool,
-}
-
-#[derive(Debug, Clone)]
-struct SubRecord {
-    filter: TopicFilter,
-    options: SubscriptionOptions,
-    properties: Properties,
-}
-
 /// The sans-IO MQTT client engine. See the [module documentation](self) for the call order.
 pub struct Engine<T> {
     opts: ConnectOptions,
@@ -273,7 +218,7 @@ pub struct Engine<T> {
     ever_connected: bool,
     client_id: MqttString,
     server: ServerLimits,
-    keep_alive: Duration,
+    keep_alive: KeepAlive,
 
     seq: u64,
     queue: VecDeque<Queued<T>>,
@@ -286,12 +231,7 @@ pub struct Engine<T> {
     subscriptions: Vec<SubRecord>,
 
     incoming_qos2: HashSet<PacketId>,
-    aliases_in: HashMap<u16, TopicName>,
-    aliases_out: HashMap<TopicName, u16>,
-
-    last_sent: Instant,
-    last_received: Instant,
-    ping_sent: Option<Instant>,
+    aliases: Aliases,
 
     transmit: VecDeque<Transmit<T>>,
     output: VecDeque<Output<T>>,
@@ -328,7 +268,7 @@ impl<T> Engine<T> {
             ever_connected: false,
             client_id: opts.client_id.clone(),
             server: ServerLimits::default(),
-            keep_alive: opts.keep_alive,
+            keep_alive: KeepAlive::new(opts.keep_alive, now),
             seq: 0,
             queue: VecDeque::new(),
             inflight: BTreeMap::new(),
@@ -338,11 +278,7 @@ impl<T> Engine<T> {
             pending: HashMap::new(),
             subscriptions: Vec::new(),
             incoming_qos2: stored.incoming_qos2.iter().copied().collect(),
-            aliases_in: HashMap::new(),
-            aliases_out: HashMap::new(),
-            last_sent: now,
-            last_received: now,
-            ping_sent: None,
+            aliases: Aliases::default(),
             transmit: VecDeque::new(),
             output: VecDeque::new(),
             close_reason: None,
@@ -421,122 +357,6 @@ impl<T> Engine<T> {
     /// Number of accepted publishes not yet sent.
     pub fn queued_len(&self) -> usize {
         self.queue.len()
-    }
-
-    /// The transport is up: sends CONNECT.
-    pub fn handle_transport_up(&mut self, now: Instant) {
-        let mut connect = Connect::new(self.level, self.client_id.clone());
-        // At 5.0 only the first connection may start clean; later ones resume the session
-        // (it is gone anyway when the Session Expiry Interval is 0). At 3.1.1 the flag is kept.
-        connect.clean_start = if self.level.is_v5() && self.ever_connected {
-            false
-        } else {
-            self.opts.clean_start
-        };
-        connect.keep_alive = self.opts.keep_alive.as_secs().min(u16::MAX.into()) as u16;
-        connect.will = self.opts.will.clone();
-        connect.username = self.opts.username.clone();
-        connect.password = self.opts.password.clone();
-        if let Some(provider) = &self.opts.credentials_provider {
-            let fresh = provider();
-            connect.username = fresh.username.and_then(|u| MqttString::try_from(u).ok());
-            connect.password = fresh.password;
-        }
-        if self.level.is_v5() {
-            let mut p = self.opts.connect_properties.clone();
-            if let Some(auth) = &self.opts.authenticator {
-                // [MQTT-4.12.0-1] enhanced authentication starts with the method (and data) in
-                // CONNECT.
-                let start = auth.with(|a| {
-                    let method = MqttString::try_from(a.method()).unwrap_or_default();
-                    a.start().map(|data| (method, data))
-                });
-                match start {
-                    Ok((method, data)) => {
-                        p.set(Property::AuthenticationMethod(method));
-                        p.remove(PropertyId::AuthenticationData);
-                        if let Some(d) = data {
-                            p.push(Property::AuthenticationData(d));
-                        }
-                    }
-                    Err(e) => self.close_reason = Some(ConnectionError::Auth(e)),
-                }
-            }
-            if self.opts.session_expiry != 0 {
-                p.set(Property::SessionExpiryInterval(self.opts.session_expiry));
-            }
-            if self.opts.receive_maximum != u16::MAX {
-                if let Some(v) = std::num::NonZeroU16::new(self.opts.receive_maximum) {
-                    p.set(Property::ReceiveMaximum(v));
-                }
-            }
-            if self.opts.maximum_packet_size < codec::MAX_PACKET_SIZE {
-                if let Some(v) = std::num::NonZeroU32::new(self.opts.maximum_packet_size) {
-                    p.set(Property::MaximumPacketSize(v));
-                }
-            }
-            if self.opts.topic_alias_maximum > 0 {
-                p.set(Property::TopicAliasMaximum(self.opts.topic_alias_maximum));
-            }
-            connect.properties = p;
-        }
-        self.conn = Conn::Connecting {
-            deadline: now + self.opts.connect_timeout,
-        };
-        self.aliases_in.clear();
-        self.aliases_out.clear();
-        self.ping_sent = None;
-        self.last_received = now;
-        self.send(now, Packet::Connect(Box::new(connect)));
-    }
-
-    /// The transport closed, failed, or could not be opened. `error` says why, unless the engine
-    /// itself asked for the close ([`Engine::wants_close`]).
-    pub fn handle_transport_down(&mut self, now: Instant, error: Option<ConnectionError>) {
-        if self.is_closed() {
-            return;
-        }
-        let error = self
-            .close_reason
-            .take()
-            .or(error)
-            .unwrap_or(ConnectionError::ConnectionClosed);
-        let was_connected = matches!(self.conn, Conn::Connected);
-        // Unwritten QoS 0 publishes are lost with the connection.
-        for t in std::mem::take(&mut self.transmit) {
-            if let Some(ticket) = t.written {
-                self.output.push_back(Output::PublishDone {
-                    ticket,
-                    result: Err(PublishError::ConnectionLost),
-                });
-            }
-        }
-        // Subscribe/unsubscribe awaiting their acks are sent again after reconnecting.
-        let mut pending: Vec<_> = self.pending.drain().collect();
-        pending.sort_by_key(|(id, _)| id.get());
-        for (_, c) in pending.into_iter().rev() {
-            self.control.push_front(c);
-        }
-        self.ping_sent = None;
-        self.fail_reauth("the connection was lost");
-
-        let graceful = self.disconnecting.as_ref().is_some_and(|d| d.sent);
-        let retry = !graceful
-            && self.opts.reconnect.enabled
-            && (self.ever_connected || self.opts.reconnect.retry_first_connect)
-            && self.disconnecting.is_none();
-        self.output.push_back(Output::ConnectionLost {
-            error: error.clone(),
-            was_connected,
-            reconnecting: retry,
-        });
-        if retry {
-            self.conn = Conn::Idle {
-                retry_at: now + self.backoff.next_delay(),
-            };
-        } else {
-            self.close(if graceful { None } else { Some(error) });
-        }
     }
 
     /// A request from the application.
@@ -640,7 +460,7 @@ impl<T> Engine<T> {
             // Nothing is read from a connection that is gone or being closed.
             return;
         }
-        self.last_received = now;
+        self.keep_alive.on_received(now);
         let result = match (&self.conn, packet) {
             (Conn::Connecting { .. }, Packet::ConnAck(ack)) => {
                 self.on_connack(now, ack);
@@ -672,7 +492,7 @@ impl<T> Engine<T> {
                 Ok(())
             }
             (Conn::Connected, Packet::PingResp) => {
-                self.ping_sent = None;
+                self.keep_alive.on_pingresp();
                 Ok(())
             }
             (Conn::Connected | Conn::Connecting { .. }, Packet::Auth(a)) if self.level.is_v5() => {
@@ -705,37 +525,16 @@ impl<T> Engine<T> {
                         return;
                     }
                 }
-                let ka = self.keep_alive;
-                if ka.is_zero() || self.close_reason.is_some() {
+                if self.close_reason.is_some() {
                     return;
                 }
-                match self.ping_sent {
-                    // The server has half the keep alive to answer, so a dead server is detected
-                    // within 1.5 x keep alive of the last packet it sent.
-                    Some(sent) if now >= sent + ka / 2 => {
-                        self.close_reason = Some(ConnectionError::KeepAliveTimeout);
-                    }
-                    Some(_) => {}
-                    None if now >= self.ping_due() => {
-                        self.ping_sent = Some(now);
-                        self.send(now, Packet::PingReq);
-                    }
-                    None => {}
+                match self.keep_alive.poll(now, self.awaiting_acks()) {
+                    Ping::Send => self.send(now, Packet::PingReq),
+                    Ping::TimedOut => self.close_reason = Some(ConnectionError::KeepAliveTimeout),
+                    Ping::Wait => {}
                 }
             }
             _ => {}
-        }
-    }
-
-    /// PINGREQ is due when nothing was sent for the keep alive interval [MQTT-3.1.2-20], or when
-    /// acknowledgements are awaited and nothing was received for that long (a broker that
-    /// stopped answering is otherwise never noticed while the client keeps sending).
-    fn ping_due(&self) -> Instant {
-        let idle_send = self.last_sent + self.keep_alive;
-        if self.inflight.is_empty() && self.pending.is_empty() {
-            idle_send
-        } else {
-            idle_send.min(self.last_received + self.keep_alive)
         }
     }
 
@@ -750,13 +549,10 @@ impl<T> Engine<T> {
                     .as_ref()
                     .filter(|d| !d.sent)
                     .map(|d| d.deadline);
-                let ka = if self.keep_alive.is_zero() || self.close_reason.is_some() {
+                let ka = if self.close_reason.is_some() {
                     None
                 } else {
-                    Some(match self.ping_sent {
-                        Some(sent) => sent + self.keep_alive / 2,
-                        None => self.ping_due(),
-                    })
+                    self.keep_alive.deadline(self.awaiting_acks())
                 };
                 match (disconnect, ka) {
                     (Some(a), Some(b)) => Some(a.min(b)),
@@ -767,10 +563,15 @@ impl<T> Engine<T> {
         }
     }
 
+    /// Acknowledgements are outstanding (keep alive then also watches what is received).
+    fn awaiting_acks(&self) -> bool {
+        !self.inflight.is_empty() || !self.pending.is_empty()
+    }
+
     /// The next packet to write.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit<T>> {
         let t = self.transmit.pop_front()?;
-        self.last_sent = now;
+        self.keep_alive.on_sent(now);
         Some(t)
     }
 
@@ -784,830 +585,10 @@ impl<T> Engine<T> {
         !self.output.is_empty()
     }
 
-    // ---- connection ------------------------------------------------------------------------
-
-    fn on_connack(&mut self, now: Instant, ack: ConnAck) {
-        if ack.reason_code.is_error() {
-            self.close_reason = Some(ConnectionError::Refused {
-                reason_code: ack.reason_code,
-                reason_string: ack.properties.reason_string().map(|s| s.to_string()),
-            });
-            return;
-        }
-        if let Some(auth) = &self.opts.authenticator {
-            if self.level.is_v5() {
-                // The server's final Authentication Data lets the client verify the server.
-                let data = ack.properties.authentication_data();
-                if let Err(e) = auth.with(|a| a.finish(data)) {
-                    self.close_reason = Some(ConnectionError::Auth(e));
-                    return;
-                }
-            }
-        }
-        let p = &ack.properties;
-        self.server = ServerLimits {
-            receive_maximum: p.receive_maximum().map_or(u16::MAX, |v| v.get()),
-            maximum_packet_size: p
-                .maximum_packet_size()
-                .map_or(codec::MAX_PACKET_SIZE, |v| v.get()),
-            topic_alias_maximum: p.topic_alias_maximum().unwrap_or(0),
-            maximum_qos: p.maximum_qos().unwrap_or(QoS::ExactlyOnce),
-            retain_available: p.retain_available().unwrap_or(true),
-        };
-        // [MQTT-3.2.2-21] the Server Keep Alive replaces ours.
-        self.keep_alive = match p.server_keep_alive() {
-            Some(secs) => Duration::from_secs(secs.into()),
-            None => self.opts.keep_alive,
-        };
-        // [MQTT-3.2.2-16] an Assigned Client Identifier is used from now on.
-        if let Some(id) = p.assigned_client_identifier() {
-            self.client_id = id.clone();
-        }
-        self.conn = Conn::Connected;
-        let first = !self.ever_connected;
-        self.ever_connected = true;
-        self.backoff.reset();
-        self.last_received = now;
-
-        if ack.session_present {
-            self.resend_inflight(now);
-        } else {
-            self.session_lost(first);
-        }
-        self.output.push_back(Output::Connected(ack));
-        self.pump(now);
-    }
-
-    /// [MQTT-4.4.0-1] with a session present, unacknowledged PUBLISH packets are sent again with
-    /// their original identifiers and DUP set [MQTT-3.3.1-1], in their original order, then the
-    /// PUBREL packets of QoS 2 messages past PUBREC. A PUBLISH is never sent again after its
-    /// PUBREL [MQTT-4.3.3-6].
-    fn resend_inflight(&mut self, now: Instant) {
-        let mut resend = Vec::new();
-        let mut release = Vec::new();
-        for m in self.inflight.values() {
-            if m.released {
-                release.push(m.id);
-            } else {
-                let mut p = m.publish.clone();
-                p.dup = true;
-                resend.push(p);
-            }
-        }
-        for p in resend {
-            self.send(now, Packet::Publish(p));
-        }
-        for id in release {
-            self.send(now, Packet::PubRel(PubResponse::new(id)));
-        }
-    }
-
-    /// [MQTT-3.2.2-5] Session Present 0 while the client had session state: the state is
-    /// discarded. In-flight messages are republished as new ones or failed, by option; QoS 2
-    /// messages past PUBREC had been accepted by the server and complete. Subscriptions are
-    /// restored (by option).
-    fn session_lost(&mut self, first: bool) {
-        self.incoming_qos2.clear();
-        let inflight = std::mem::take(&mut self.inflight);
-        self.by_id.clear();
-        let mut republish = Vec::new();
-        for (seq, m) in inflight {
-            if m.released {
-                self.store.remove_outgoing(seq);
-                if let Some(ticket) = m.ticket {
-                    self.output.push_back(Output::PublishDone {
-                        ticket,
-                        result: Ok(PublishAck {
-                            packet_id: Some(m.id),
-                            ..PublishAck::default()
-                        }),
-                    });
-                }
-                continue;
-            }
-            match self.opts.session_lost {
-                SessionLostPolicy::Republish => {
-                    let mut p = m.publish;
-                    p.dup = false;
-                    self.store.put_outgoing(
-                        seq,
-                        &StoredMessage {
-                            publish: p.clone(),
-                            stage: OutgoingStage::Queued,
-                        },
-                    );
-                    republish.push(Queued {
-                        seq,
-                        message: Message::from_publish(p),
-                        ticket: m.ticket,
-                    });
-                }
-                SessionLostPolicy::Fail => {
-                    self.store.remove_outgoing(seq);
-                    if let Some(ticket) = m.ticket {
-                        self.output.push_back(Output::PublishDone {
-                            ticket,
-                            result: Err(PublishError::SessionLost),
-                        });
-                    }
-                }
-            }
-        }
-        for q in republish.into_iter().rev() {
-            self.queue.push_front(q);
-        }
-        let stored = self.store.load();
-        for id in stored.incoming_qos2 {
-            self.store.remove_incoming_qos2(id);
-        }
-        if !first && self.opts.resubscribe && !self.subscriptions.is_empty() {
-            self.resubscribe();
-        }
-    }
-
-    /// Queues SUBSCRIBE packets restoring every acknowledged subscription, one per distinct set
-    /// of properties (so Subscription Identifiers are kept), ahead of other control requests.
-    fn resubscribe(&mut self) {
-        let mut groups: Vec<(Properties, Vec<(TopicFilter, SubscriptionOptions)>)> = Vec::new();
-        for s in &self.subscriptions {
-            match groups.iter_mut().find(|(p, _)| *p == s.properties) {
-                Some((_, filters)) => filters.push((s.filter.clone(), s.options)),
-                None => groups.push((s.properties.clone(), vec![(s.filter.clone(), s.options)])),
-            }
-        }
-        for (properties, filters) in groups.into_iter().rev() {
-            self.control.push_front(Control::Subscribe {
-                filters,
-                properties,
-                ticket: None,
-            });
-        }
-    }
-
-    fn protocol_error(&mut self, now: Instant, e: ProtocolError) {
-        tracing::warn!(error = %e, "protocol error, closing the connection");
-        if self.level.is_v5() && matches!(self.conn, Conn::Connected) {
-            let reason = match e {
-                ProtocolError::UnknownTopicAlias(_) | ProtocolError::UnexpectedPacket(_) => {
-                    ReasonCode::ProtocolError
-                }
-                ProtocolError::TopicAliasTooLarge { .. } => ReasonCode::TopicAliasInvalid,
-                ProtocolError::ReceiveMaximumExceeded(_) => ReasonCode::ReceiveMaximumExceeded,
-                _ => ReasonCode::ProtocolError,
-            };
-            let mut d = Disconnect::new(reason);
-            d.properties.push(Property::ReasonString(
-                MqttString::try_from(e.to_string()).unwrap_or_default(),
-            ));
-            self.send(now, Packet::Disconnect(d));
-        }
-        if self.close_reason.is_none() {
-            self.close_reason = Some(ConnectionError::Protocol(e));
-        }
-    }
-
-    fn close(&mut self, error: Option<ConnectionError>) {
-        self.conn = Conn::Closed;
-        // The session outlives the client only when it was asked to.
-        let session_persists = if self.level.is_v5() {
-            self.opts.session_expiry != 0
-        } else {
-            !self.opts.clean_start
-        };
-        if !session_persists {
-            self.store.clear();
-        }
-        for q in std::mem::take(&mut self.queue) {
-            if let Some(ticket) = q.ticket {
-                self.output.push_back(Output::PublishDone {
-                    ticket,
-                    result: Err(PublishError::Closed),
-                });
-            }
-        }
-        for m in std::mem::take(&mut self.inflight).into_values() {
-            if let Some(ticket) = m.ticket {
-                self.output.push_back(Output::PublishDone {
-                    ticket,
-                    result: Err(PublishError::Closed),
-                });
-            }
-        }
-        self.by_id.clear();
-        let control: Vec<_> = self
-            .control
-            .drain(..)
-            .chain(self.pending.drain().map(|(_, c)| c))
-            .collect();
-        for c in control {
-            self.output.push_back(match c {
-                Control::Subscribe {
-                    ticket: Some(ticket),
-                    ..
-                } => Output::SubscribeDone {
-                    ticket,
-                    result: Err(SubscribeError::Closed),
-                },
-                Control::Unsubscribe {
-                    ticket: Some(ticket),
-                    ..
-                } => Output::UnsubscribeDone {
-                    ticket,
-                    result: Err(SubscribeError::Closed),
-                },
-                _ => continue,
-            });
-        }
-        self.fail_reauth("the client is closed");
-        let ticket = self.disconnecting.take().and_then(|d| d.ticket);
-        self.output.push_back(Output::Closed { ticket, error });
-    }
-
-    // ---- enhanced authentication [MQTT-4.12] ------------------------------------------------
-    //
-    //   CONNECT(method, data) ──AUTH 0x18(challenge)──▶ AUTH 0x18(response) ── ... ──▶ CONNACK
-    //   AUTH 0x19(method, data) ──AUTH 0x18 ... ──▶ AUTH 0x00 (re-authentication complete)
-
-    fn start_reauth(&mut self, now: Instant, ticket: T) {
-        let Some(auth) = self
-            .opts
-            .authenticator
-            .clone()
-            .filter(|_| self.level.is_v5())
-        else {
-            self.output.push_back(Output::ReauthDone {
-                ticket,
-                result: Err(AuthError::new(
-                    "no authenticator is configured (MQTT 5 only)",
-                )),
-            });
-            return;
-        };
-        if !matches!(self.conn, Conn::Connected) || self.reauth.is_some() {
-            self.output.push_back(Output::ReauthDone {
-                ticket,
-                result: Err(AuthError::new(
-                    "re-authentication needs a connection with no other re-authentication under way",
-                )),
-            });
-            return;
-        }
-        match auth.with(|a| a.start()) {
-            Ok(data) => {
-                self.reauth = Some(ticket);
-                self.send_auth(now, &auth, ReasonCode::ReAuthenticate, data);
-            }
-            Err(e) => self.output.push_back(Output::ReauthDone {
-                ticket,
-                result: Err(e),
-            }),
-        }
-    }
-
-    fn send_auth(
-        &mut self,
-        now: Instant,
-        auth: &crate::auth::SharedAuthenticator,
-        reason: ReasonCode,
-        data: Option<bytes::Bytes>,
-    ) {
-        let mut packet = Auth::new(reason);
-        let method = auth.with(|a| MqttString::try_from(a.method()).unwrap_or_default());
-        packet
-            .properties
-            .push(Property::AuthenticationMethod(method));
-        if let Some(d) = data {
-            packet.properties.push(Property::AuthenticationData(d));
-        }
-        self.send(now, Packet::Auth(packet));
-    }
-
-    fn on_auth(&mut self, now: Instant, a: Auth) -> Result<(), ProtocolError> {
-        let Some(auth) = self.opts.authenticator.clone() else {
-            // [MQTT-4.12.0-6] without a method in CONNECT the server must not send AUTH.
-            return Err(ProtocolError::UnexpectedPacket(PacketType::Auth));
-        };
-        let method = auth.with(|a| a.method().to_owned());
-        // [MQTT-4.12.0-5] every AUTH carries the method of CONNECT.
-        if a.properties.authentication_method().map(|m| m.as_str()) != Some(method.as_str()) {
-            return Err(ProtocolError::AuthMethodMismatch);
-        }
-        let connecting = matches!(self.conn, Conn::Connecting { .. });
-        match a.reason_code {
-            ReasonCode::ContinueAuthentication if connecting || self.reauth.is_some() => {
-                match auth.with(|x| x.step(a.properties.authentication_data())) {
-                    Ok(data) => {
-                        self.send_auth(now, &auth, ReasonCode::ContinueAuthentication, data)
-                    }
-                    Err(e) => self.auth_failed(e),
-                }
-                Ok(())
-            }
-            ReasonCode::Success if !connecting && self.reauth.is_some() => {
-                let result = auth.with(|x| x.finish(a.properties.authentication_data()));
-                if let Some(ticket) = self.reauth.take() {
-                    self.output.push_back(Output::ReauthDone {
-                        ticket,
-                        result: result.clone(),
-                    });
-                }
-                if let Err(e) = result {
-                    self.close_reason = Some(ConnectionError::Auth(e));
-                }
-                Ok(())
-            }
-            _ => Err(ProtocolError::UnexpectedPacket(PacketType::Auth)),
-        }
-    }
-
-    fn auth_failed(&mut self, e: AuthError) {
-        if let Some(ticket) = self.reauth.take() {
-            self.output.push_back(Output::ReauthDone {
-                ticket,
-                result: Err(e.clone()),
-            });
-        }
-        self.close_reason = Some(ConnectionError::Auth(e));
-    }
-
-    fn fail_reauth(&mut self, why: &str) {
-        if let Some(ticket) = self.reauth.take() {
-            self.output.push_back(Output::ReauthDone {
-                ticket,
-                result: Err(AuthError::new(why)),
-            });
-        }
-    }
-
-    // ---- outgoing --------------------------------------------------------------------------
-
     fn send(&mut self, _now: Instant, packet: Packet) {
         self.transmit.push_back(Transmit {
             packet,
             written: None,
         });
-    }
-
-    fn window(&self) -> usize {
-        usize::from(self.opts.max_inflight.min(self.server.receive_maximum))
-    }
-
-    /// A free packet identifier. One pool serves PUBLISH, SUBSCRIBE and UNSUBSCRIBE, and an
-    /// identifier is never reused while in use [MQTT-2.2.1-3]; acks arriving out of order only
-    /// leave holes that later allocations skip.
-    fn alloc_id(&mut self) -> Option<PacketId> {
-        let mut id = self.next_id;
-        for _ in 0..u16::MAX {
-            if !self.by_id.contains_key(&id) && !self.pending.contains_key(&id) {
-                self.next_id = id.next();
-                return Some(id);
-            }
-            id = id.next();
-        }
-        None
-    }
-
-    /// Moves queued work onto the wire as far as the connection, the in-flight window and the
-    /// packet identifier pool allow.
-    fn pump(&mut self, now: Instant) {
-        if !matches!(self.conn, Conn::Connected) || self.close_reason.is_some() {
-            return;
-        }
-        while let Some(c) = self.control.pop_front() {
-            let Some(id) = self.alloc_id() else {
-                self.control.push_front(c);
-                break;
-            };
-            let packet = match &c {
-                Control::Subscribe {
-                    filters,
-                    properties,
-                    ..
-                } => Packet::Subscribe(Subscribe {
-                    packet_id: id,
-                    properties: properties.clone(),
-                    filters: filters.clone(),
-                }),
-                Control::Unsubscribe {
-                    filters,
-                    properties,
-                    ..
-                } => Packet::Unsubscribe(Unsubscribe {
-                    packet_id: id,
-                    properties: properties.clone(),
-                    filters: filters.clone(),
-                }),
-            };
-            if let Err(e) = self.check_size(&packet) {
-                self.fail_control(c, e);
-                continue;
-            }
-            self.pending.insert(id, c);
-            self.send(now, packet);
-        }
-        let window = self.window();
-        while let Some(front) = self.queue.front() {
-            let qos = front.message.qos;
-            if qos != QoS::AtMostOnce && self.inflight.len() >= window {
-                break;
-            }
-            let id = if qos == QoS::AtMostOnce {
-                PacketId::ONE
-            } else {
-                match self.alloc_id() {
-                    Some(id) => id,
-                    None => break,
-                }
-            };
-            let Some(q) = self.queue.pop_front() else {
-                break;
-            };
-            let publish = q.message.into_publish(QosPid::new(qos, id));
-            if let Err(e) = self.check_publish(&publish) {
-                if qos != QoS::AtMostOnce {
-                    self.store.remove_outgoing(q.seq);
-                }
-                if let Some(ticket) = q.ticket {
-                    self.output.push_back(Output::PublishDone {
-                        ticket,
-                        result: Err(e),
-                    });
-                }
-                continue;
-            }
-            if qos == QoS::AtMostOnce {
-                // Nothing is kept of a QoS 0 message: it goes out without a copy.
-                let wire = self.with_alias(publish);
-                self.transmit.push_back(Transmit {
-                    packet: Packet::Publish(wire),
-                    written: q.ticket,
-                });
-                continue;
-            }
-            let wire = self.with_alias(publish.clone());
-            self.store.put_outgoing(
-                q.seq,
-                &StoredMessage {
-                    publish: publish.clone(),
-                    stage: OutgoingStage::Sent(id),
-                },
-            );
-            self.by_id.insert(id, q.seq);
-            self.inflight.insert(
-                q.seq,
-                InFlight {
-                    id,
-                    publish,
-                    released: false,
-                    ticket: q.ticket,
-                },
-            );
-            self.send(now, Packet::Publish(wire));
-        }
-        self.maybe_finish_disconnect(now);
-    }
-
-    fn check_size(&self, packet: &Packet) -> Result<(), codec::EncodeError> {
-        let size = codec::encoded_len(packet, self.level)?;
-        if size > self.server.maximum_packet_size as usize {
-            return Err(codec::EncodeError::PacketTooLarge {
-                size,
-                max: self.server.maximum_packet_size,
-            });
-        }
-        Ok(())
-    }
-
-    /// [MQTT-3.2.2-15] a message larger than the server's Maximum Packet Size is refused here
-    /// rather than sent.
-    ///
-    /// Likewise a QoS above the server's Maximum QoS [MQTT-3.2.2-11], or RETAIN when the
-    /// server said Retain Available 0 [MQTT-3.2.2-14]: refused with the reason code the server
-    /// would have answered with.
-    fn check_publish(&self, p: &Publish) -> Result<(), PublishError> {
-        if p.qos.qos() > self.server.maximum_qos {
-            return Err(PublishError::Rejected {
-                reason_code: ReasonCode::QoSNotSupported,
-                reason_string: Some(format!(
-                    "[MQTT-3.2.2-11] the server's Maximum QoS is {}",
-                    self.server.maximum_qos as u8
-                )),
-            });
-        }
-        if p.retain && !self.server.retain_available {
-            return Err(PublishError::Rejected {
-                reason_code: ReasonCode::RetainNotSupported,
-                reason_string: Some(
-                    "[MQTT-3.2.2-14] the server does not support retained messages".to_owned(),
-                ),
-            });
-        }
-        let size = codec::publish_len(p, self.level).map_err(PublishError::Encode)?;
-        if size > self.server.maximum_packet_size as usize {
-            return Err(PublishError::PacketTooLarge {
-                size,
-                max: self.server.maximum_packet_size,
-            });
-        }
-        Ok(())
-    }
-
-    fn fail_control(&mut self, c: Control<T>, e: codec::EncodeError) {
-        match c {
-            Control::Subscribe {
-                ticket: Some(ticket),
-                ..
-            } => self.output.push_back(Output::SubscribeDone {
-                ticket,
-                result: Err(SubscribeError::Encode(e)),
-            }),
-            Control::Unsubscribe {
-                ticket: Some(ticket),
-                ..
-            } => self.output.push_back(Output::UnsubscribeDone {
-                ticket,
-                result: Err(SubscribeError::Encode(e)),
-            }),
-            _ => tracing::warn!(error = %e, "cannot restore a subscription"),
-        }
-    }
-
-    /// Outgoing topic aliases (opt-in, 5.0): the first message on a topic sets an alias within
-    /// the server's Topic Alias Maximum [MQTT-3.2.2-17]; later ones send only the alias.
-    fn with_alias(&mut self, mut wire: Publish) -> Publish {
-        if !self.opts.auto_topic_alias
-            || !self.level.is_v5()
-            || self.server.topic_alias_maximum == 0
-            || wire.properties.topic_alias().is_some()
-        {
-            return wire;
-        }
-        if let Some(&alias) = self.aliases_out.get(&wire.topic) {
-            wire.topic = TopicName::empty_for_alias();
-            if let Some(a) = std::num::NonZeroU16::new(alias) {
-                wire.properties.push(Property::TopicAlias(a));
-            }
-        } else if self.aliases_out.len() < usize::from(self.server.topic_alias_maximum) {
-            let alias = self.aliases_out.len() as u16 + 1;
-            if let Some(a) = std::num::NonZeroU16::new(alias) {
-                wire.properties.push(Property::TopicAlias(a));
-            }
-            // Setting an alias makes this PUBLISH longer: rather than exceed the server's
-            // Maximum Packet Size [MQTT-3.2.2-15], send it without one.
-            let fits = codec::publish_len(&wire, self.level)
-                .is_ok_and(|n| n <= self.server.maximum_packet_size as usize);
-            if !fits {
-                // There was no alias before this one (checked above).
-                wire.properties.remove(PropertyId::TopicAlias);
-                return wire;
-            }
-            self.aliases_out.insert(wire.topic.clone(), alias);
-        }
-        wire
-    }
-
-    fn maybe_finish_disconnect(&mut self, now: Instant) {
-        let idle = self.queue.is_empty()
-            && self.inflight.is_empty()
-            && self.control.is_empty()
-            && self.pending.is_empty();
-        if idle && self.disconnecting.as_ref().is_some_and(|d| !d.sent) {
-            self.send_disconnect(now);
-        }
-    }
-
-    fn send_disconnect(&mut self, now: Instant) {
-        let Some(d) = self.disconnecting.as_mut() else {
-            return;
-        };
-        d.sent = true;
-        let packet = d.packet.clone();
-        self.send(now, Packet::Disconnect(packet));
-        self.close_reason = Some(ConnectionError::Closed);
-    }
-
-    fn complete(&mut self, now: Instant, id: PacketId, result: Result<PublishAck, PublishError>) {
-        let Some(seq) = self.by_id.remove(&id) else {
-            return;
-        };
-        self.store.remove_outgoing(seq);
-        if let Some(m) = self.inflight.remove(&seq) {
-            if let Some(ticket) = m.ticket {
-                self.output
-                    .push_back(Output::PublishDone { ticket, result });
-            }
-        }
-        self.pump(now);
-    }
-
-    fn ack_result(a: PubResponse) -> Result<PublishAck, PublishError> {
-        if a.reason_code.is_error() {
-            Err(PublishError::Rejected {
-                reason_code: a.reason_code,
-                reason_string: a.properties.reason_string().map(|s| s.to_string()),
-            })
-        } else {
-            Ok(PublishAck {
-                packet_id: Some(a.packet_id),
-                reason_code: a.reason_code,
-                properties: a.properties,
-            })
-        }
-    }
-
-    /// The QoS 1 sender: PUBLISH sent, PUBACK completes it.
-    fn on_puback(&mut self, now: Instant, a: PubResponse) {
-        let id = a.packet_id;
-        match self.inflight_entry(id) {
-            Some(m) if m.publish.qos.qos() == QoS::AtLeastOnce => {
-                self.complete(now, id, Self::ack_result(a));
-            }
-            _ => tracing::debug!(
-                packet_id = id.get(),
-                "PUBACK for no QoS 1 message in flight"
-            ),
-        }
-    }
-
-    fn inflight_entry(&mut self, id: PacketId) -> Option<&mut InFlight<T>> {
-        let seq = self.by_id.get(&id)?;
-        self.inflight.get_mut(seq)
-    }
-
-    // The QoS 2 sender [MQTT-4.3.3]:
-    //
-    //   PUBLISH ──▶ (awaiting PUBREC) ──PUBREC ok──▶ PUBREL ──▶ (awaiting PUBCOMP) ──PUBCOMP──▶ done
-    //                      │
-    //                      └──PUBREC >= 0x80──▶ done with error (no PUBREL)
-    fn on_pubrec(&mut self, now: Instant, a: PubResponse) {
-        let id = a.packet_id;
-        let Some(m) = self.inflight_entry(id) else {
-            // [MQTT-4.3.3] an unknown PUBREC is answered with PUBREL 0x92 at 5.0.
-            if self.level.is_v5() {
-                self.send(
-                    now,
-                    Packet::PubRel(PubResponse::with_reason(
-                        id,
-                        ReasonCode::PacketIdentifierNotFound,
-                    )),
-                );
-            }
-            return;
-        };
-        if m.publish.qos.qos() != QoS::ExactlyOnce {
-            tracing::debug!(packet_id = id.get(), "PUBREC for a QoS 1 message ignored");
-            return;
-        }
-        if a.reason_code.is_error() {
-            self.complete(now, id, Self::ack_result(a));
-            return;
-        }
-        if !m.released {
-            m.released = true;
-            // The payload is not needed any more: the PUBLISH is never sent again.
-            m.publish.payload = bytes::Bytes::new();
-            if let Some(&seq) = self.by_id.get(&id) {
-                self.store.set_stage(seq, OutgoingStage::Released(id));
-            }
-        }
-        self.send(now, Packet::PubRel(PubResponse::new(id)));
-    }
-
-    fn on_pubcomp(&mut self, now: Instant, a: PubResponse) {
-        let id = a.packet_id;
-        match self.inflight_entry(id) {
-            Some(m) if m.released => self.complete(now, id, Self::ack_result(a)),
-            _ => tracing::debug!(
-                packet_id = id.get(),
-                "PUBCOMP for no released QoS 2 message"
-            ),
-        }
-    }
-
-    fn on_suback(&mut self, now: Instant, a: SubAck) {
-        match self.pending.remove(&a.packet_id) {
-            Some(Control::Subscribe {
-                filters,
-                properties,
-                ticket,
-            }) => {
-                for ((filter, options), rc) in filters.into_iter().zip(&a.reason_codes) {
-                    if rc.is_error() {
-                        continue;
-                    }
-                    self.subscriptions.retain(|s| s.filter != filter);
-                    self.subscriptions.push(SubRecord {
-                        filter,
-                        options,
-                        properties: properties.clone(),
-                    });
-                }
-                if let Some(ticket) = ticket {
-                    self.output.push_back(Output::SubscribeDone {
-                        ticket,
-                        result: Ok(a),
-                    });
-                }
-            }
-            Some(other) => {
-                self.pending.insert(a.packet_id, other);
-                self.protocol_error(now, ProtocolError::UnexpectedPacket(PacketType::SubAck));
-            }
-            None => tracing::debug!(packet_id = a.packet_id.get(), "SUBACK for no SUBSCRIBE"),
-        }
-        self.pump(now);
-    }
-
-    fn on_unsuback(&mut self, now: Instant, a: UnsubAck) {
-        match self.pending.remove(&a.packet_id) {
-            Some(Control::Unsubscribe {
-                filters, ticket, ..
-            }) => {
-                self.subscriptions.retain(|s| !filters.contains(&s.filter));
-                if let Some(ticket) = ticket {
-                    self.output.push_back(Output::UnsubscribeDone {
-                        ticket,
-                        result: Ok(a),
-                    });
-                }
-            }
-            Some(other) => {
-                self.pending.insert(a.packet_id, other);
-                self.protocol_error(now, ProtocolError::UnexpectedPacket(PacketType::UnsubAck));
-            }
-            None => tracing::debug!(packet_id = a.packet_id.get(), "UNSUBACK for no UNSUBSCRIBE"),
-        }
-        self.pump(now);
-    }
-
-    // ---- incoming --------------------------------------------------------------------------
-
-    // The QoS 2 receiver [MQTT-4.3.3]:
-    //
-    //   PUBLISH(id) ──new id──▶ deliver, store id, PUBREC ──PUBREL(id)──▶ forget id, PUBCOMP
-    //        │
-    //        └──id already stored──▶ PUBREC only: never delivered twice [MQTT-4.3.3-10]
-    fn on_publish(&mut self, now: Instant, mut p: Publish) -> Result<(), ProtocolError> {
-        if let Some(alias) = p.properties.topic_alias() {
-            let alias = alias.get();
-            // [MQTT-3.3.2-11] the server must not send an alias above our Topic Alias Maximum.
-            if alias > self.opts.topic_alias_maximum {
-                return Err(ProtocolError::TopicAliasTooLarge {
-                    alias,
-                    max: self.opts.topic_alias_maximum,
-                });
-            }
-            if p.topic.is_empty() {
-                p.topic = self
-                    .aliases_in
-                    .get(&alias)
-                    .cloned()
-                    .ok_or(ProtocolError::UnknownTopicAlias(alias))?;
-            } else {
-                self.aliases_in.insert(alias, p.topic.clone());
-            }
-        }
-        match p.qos {
-            QosPid::AtMostOnce => self
-                .output
-                .push_back(Output::Message(Message::from_publish(p))),
-            QosPid::AtLeastOnce(id) => {
-                self.output
-                    .push_back(Output::Message(Message::from_publish(p)));
-                self.send(now, Packet::PubAck(PubResponse::new(id)));
-            }
-            QosPid::ExactlyOnce(id) => {
-                if !self.incoming_qos2.contains(&id) {
-                    // [MQTT-3.3.4-9] the server may not exceed our Receive Maximum.
-                    if self.level.is_v5()
-                        && self.incoming_qos2.len() >= usize::from(self.opts.receive_maximum)
-                    {
-                        return Err(ProtocolError::ReceiveMaximumExceeded(
-                            self.opts.receive_maximum,
-                        ));
-                    }
-                    self.incoming_qos2.insert(id);
-                    self.store.put_incoming_qos2(id);
-                    self.output
-                        .push_back(Output::Message(Message::from_publish(p)));
-                }
-                self.send(now, Packet::PubRec(PubResponse::new(id)));
-            }
-        }
-        Ok(())
-    }
-
-    fn on_pubrel(&mut self, now: Instant, a: PubResponse) {
-        let id = a.packet_id;
-        let reply = if self.incoming_qos2.remove(&id) {
-            self.store.remove_incoming_qos2(id);
-            PubResponse::new(id)
-        } else if self.level.is_v5() {
-            // An unknown PUBREL is answered, not treated as an error: 0x92 at 5.0.
-            PubResponse::with_reason(id, ReasonCode::PacketIdentifierNotFound)
-        } else {
-            PubResponse::new(id)
-        };
-        self.send(now, Packet::PubComp(reply));
     }
 }

@@ -1,0 +1,419 @@
+//! The connection and session life cycle: CONNECT and CONNACK, resuming or losing the session,
+//! reconnect timing, protocol errors, graceful disconnect and the final close.
+//!
+//! ```text
+//!   Idle(retry_at) ──transport up, CONNECT──▶ Connecting(deadline) ──CONNACK ok──▶ Connected
+//!        ▲                                        │                                  │
+//!        └───────── backoff ◀── transport down ◀──┴──────────────────────────────────┘
+//!                                        │
+//!                  no reconnect, or graceful disconnect ──▶ Closed
+//! ```
+
+use std::time::{Duration, Instant};
+
+use super::control::Control;
+use super::sender::Queued;
+use super::{Engine, Output, PublishAck};
+use crate::codec;
+use crate::error::{ConnectionError, ProtocolError, PublishError, SubscribeError};
+use crate::message::Message;
+use crate::options::SessionLostPolicy;
+use crate::packet::{
+    ConnAck, Connect, Disconnect, MqttString, Packet, Property, PropertyId, PubResponse, QoS,
+    ReasonCode,
+};
+use crate::store::{OutgoingStage, StoredMessage};
+
+/// Where the connection is.
+#[derive(Debug)]
+pub(super) enum Conn {
+    Idle { retry_at: Instant },
+    Connecting { deadline: Instant },
+    Connected,
+    Closed,
+}
+
+/// What the server said it can take, from CONNACK (5.0; defaults at 3.1.1).
+#[derive(Debug, Clone)]
+pub(super) struct ServerLimits {
+    pub(super) receive_maximum: u16,
+    pub(super) maximum_packet_size: u32,
+    pub(super) topic_alias_maximum: u16,
+    pub(super) maximum_qos: QoS,
+    pub(super) retain_available: bool,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            receive_maximum: u16::MAX,
+            maximum_packet_size: codec::MAX_PACKET_SIZE,
+            topic_alias_maximum: 0,
+            maximum_qos: QoS::ExactlyOnce,
+            retain_available: true,
+        }
+    }
+}
+
+/// A graceful disconnect under way.
+#[derive(Debug)]
+pub(super) struct Disconnecting<T> {
+    pub(super) packet: Disconnect,
+    pub(super) ticket: Option<T>,
+    pub(super) deadline: Instant,
+    pub(super) sent: bool,
+}
+
+impl<T> Engine<T> {
+    /// The transport is up: sends CONNECT.
+    pub fn handle_transport_up(&mut self, now: Instant) {
+        let mut connect = Connect::new(self.level, self.client_id.clone());
+        // At 5.0 only the first connection may start clean; later ones resume the session
+        // (it is gone anyway when the Session Expiry Interval is 0). At 3.1.1 the flag is kept.
+        connect.clean_start = if self.level.is_v5() && self.ever_connected {
+            false
+        } else {
+            self.opts.clean_start
+        };
+        connect.keep_alive = self.opts.keep_alive.as_secs().min(u16::MAX.into()) as u16;
+        connect.will = self.opts.will.clone();
+        connect.username = self.opts.username.clone();
+        connect.password = self.opts.password.clone();
+        if let Some(provider) = &self.opts.credentials_provider {
+            let fresh = provider();
+            connect.username = fresh.username.and_then(|u| MqttString::try_from(u).ok());
+            connect.password = fresh.password;
+        }
+        if self.level.is_v5() {
+            let mut p = self.opts.connect_properties.clone();
+            if let Some(auth) = &self.opts.authenticator {
+                // [MQTT-4.12.0-1] enhanced authentication starts with the method (and data) in
+                // CONNECT.
+                let start = auth.with(|a| {
+                    let method = MqttString::try_from(a.method()).unwrap_or_default();
+                    a.start().map(|data| (method, data))
+                });
+                match start {
+                    Ok((method, data)) => {
+                        p.set(Property::AuthenticationMethod(method));
+                        p.remove(PropertyId::AuthenticationData);
+                        if let Some(d) = data {
+                            p.push(Property::AuthenticationData(d));
+                        }
+                    }
+                    Err(e) => self.close_reason = Some(ConnectionError::Auth(e)),
+                }
+            }
+            if self.opts.session_expiry != 0 {
+                p.set(Property::SessionExpiryInterval(self.opts.session_expiry));
+            }
+            if self.opts.receive_maximum != u16::MAX {
+                if let Some(v) = std::num::NonZeroU16::new(self.opts.receive_maximum) {
+                    p.set(Property::ReceiveMaximum(v));
+                }
+            }
+            if self.opts.maximum_packet_size < codec::MAX_PACKET_SIZE {
+                if let Some(v) = std::num::NonZeroU32::new(self.opts.maximum_packet_size) {
+                    p.set(Property::MaximumPacketSize(v));
+                }
+            }
+            if self.opts.topic_alias_maximum > 0 {
+                p.set(Property::TopicAliasMaximum(self.opts.topic_alias_maximum));
+            }
+            connect.properties = p;
+        }
+        self.conn = Conn::Connecting {
+            deadline: now + self.opts.connect_timeout,
+        };
+        self.aliases.clear();
+        self.keep_alive.reset(now);
+        self.send(now, Packet::Connect(Box::new(connect)));
+    }
+
+    /// The transport closed, failed, or could not be opened. `error` says why, unless the engine
+    /// itself asked for the close ([`Engine::wants_close`]).
+    pub fn handle_transport_down(&mut self, now: Instant, error: Option<ConnectionError>) {
+        if self.is_closed() {
+            return;
+        }
+        let error = self
+            .close_reason
+            .take()
+            .or(error)
+            .unwrap_or(ConnectionError::ConnectionClosed);
+        let was_connected = matches!(self.conn, Conn::Connected);
+        // Unwritten QoS 0 publishes are lost with the connection.
+        for t in std::mem::take(&mut self.transmit) {
+            if let Some(ticket) = t.written {
+                self.output.push_back(Output::PublishDone {
+                    ticket,
+                    result: Err(PublishError::ConnectionLost),
+                });
+            }
+        }
+        // Subscribe/unsubscribe awaiting their acks are sent again after reconnecting.
+        let mut pending: Vec<_> = self.pending.drain().collect();
+        pending.sort_by_key(|(id, _)| id.get());
+        for (_, c) in pending.into_iter().rev() {
+            self.control.push_front(c);
+        }
+        self.keep_alive.stop();
+        self.fail_reauth("the connection was lost");
+
+        let graceful = self.disconnecting.as_ref().is_some_and(|d| d.sent);
+        let retry = !graceful
+            && self.opts.reconnect.enabled
+            && (self.ever_connected || self.opts.reconnect.retry_first_connect)
+            && self.disconnecting.is_none();
+        self.output.push_back(Output::ConnectionLost {
+            error: error.clone(),
+            was_connected,
+            reconnecting: retry,
+        });
+        if retry {
+            self.conn = Conn::Idle {
+                retry_at: now + self.backoff.next_delay(),
+            };
+        } else {
+            self.close(if graceful { None } else { Some(error) });
+        }
+    }
+
+    pub(super) fn on_connack(&mut self, now: Instant, ack: ConnAck) {
+        if ack.reason_code.is_error() {
+            self.close_reason = Some(ConnectionError::Refused {
+                reason_code: ack.reason_code,
+                reason_string: ack.properties.reason_string().map(|s| s.to_string()),
+            });
+            return;
+        }
+        if let Some(auth) = &self.opts.authenticator {
+            if self.level.is_v5() {
+                // The server's final Authentication Data lets the client verify the server.
+                let data = ack.properties.authentication_data();
+                if let Err(e) = auth.with(|a| a.finish(data)) {
+                    self.close_reason = Some(ConnectionError::Auth(e));
+                    return;
+                }
+            }
+        }
+        let p = &ack.properties;
+        self.server = ServerLimits {
+            receive_maximum: p.receive_maximum().map_or(u16::MAX, |v| v.get()),
+            maximum_packet_size: p
+                .maximum_packet_size()
+                .map_or(codec::MAX_PACKET_SIZE, |v| v.get()),
+            topic_alias_maximum: p.topic_alias_maximum().unwrap_or(0),
+            maximum_qos: p.maximum_qos().unwrap_or(QoS::ExactlyOnce),
+            retain_available: p.retain_available().unwrap_or(true),
+        };
+        // [MQTT-3.2.2-21] the Server Keep Alive replaces ours.
+        self.keep_alive.interval = match p.server_keep_alive() {
+            Some(secs) => Duration::from_secs(secs.into()),
+            None => self.opts.keep_alive,
+        };
+        // [MQTT-3.2.2-16] an Assigned Client Identifier is used from now on.
+        if let Some(id) = p.assigned_client_identifier() {
+            self.client_id = id.clone();
+        }
+        self.conn = Conn::Connected;
+        let first = !self.ever_connected;
+        self.ever_connected = true;
+        self.backoff.reset();
+        self.keep_alive.on_received(now);
+
+        if ack.session_present {
+            self.resend_inflight(now);
+        } else {
+            self.session_lost(first);
+        }
+        self.output.push_back(Output::Connected(ack));
+        self.pump(now);
+    }
+
+    /// [MQTT-4.4.0-1] with a session present, unacknowledged PUBLISH packets are sent again with
+    /// their original identifiers and DUP set [MQTT-3.3.1-1], in their original order, then the
+    /// PUBREL packets of QoS 2 messages past PUBREC. A PUBLISH is never sent again after its
+    /// PUBREL [MQTT-4.3.3-6].
+    pub(super) fn resend_inflight(&mut self, now: Instant) {
+        let mut resend = Vec::new();
+        let mut release = Vec::new();
+        for m in self.inflight.values() {
+            if m.released {
+                release.push(m.id);
+            } else {
+                let mut p = m.publish.clone();
+                p.dup = true;
+                resend.push(p);
+            }
+        }
+        for p in resend {
+            self.send(now, Packet::Publish(p));
+        }
+        for id in release {
+            self.send(now, Packet::PubRel(PubResponse::new(id)));
+        }
+    }
+
+    /// [MQTT-3.2.2-5] Session Present 0 while the client had session state: the state is
+    /// discarded. In-flight messages are republished as new ones or failed, by option; QoS 2
+    /// messages past PUBREC had been accepted by the server and complete. Subscriptions are
+    /// restored (by option).
+    pub(super) fn session_lost(&mut self, first: bool) {
+        self.incoming_qos2.clear();
+        let inflight = std::mem::take(&mut self.inflight);
+        self.by_id.clear();
+        let mut republish = Vec::new();
+        for (seq, m) in inflight {
+            if m.released {
+                self.store.remove_outgoing(seq);
+                if let Some(ticket) = m.ticket {
+                    self.output.push_back(Output::PublishDone {
+                        ticket,
+                        result: Ok(PublishAck {
+                            packet_id: Some(m.id),
+                            ..PublishAck::default()
+                        }),
+                    });
+                }
+                continue;
+            }
+            match self.opts.session_lost {
+                SessionLostPolicy::Republish => {
+                    let mut p = m.publish;
+                    p.dup = false;
+                    self.store.put_outgoing(
+                        seq,
+                        &StoredMessage {
+                            publish: p.clone(),
+                            stage: OutgoingStage::Queued,
+                        },
+                    );
+                    republish.push(Queued {
+                        seq,
+                        message: Message::from_publish(p),
+                        ticket: m.ticket,
+                    });
+                }
+                SessionLostPolicy::Fail => {
+                    self.store.remove_outgoing(seq);
+                    if let Some(ticket) = m.ticket {
+                        self.output.push_back(Output::PublishDone {
+                            ticket,
+                            result: Err(PublishError::SessionLost),
+                        });
+                    }
+                }
+            }
+        }
+        for q in republish.into_iter().rev() {
+            self.queue.push_front(q);
+        }
+        let stored = self.store.load();
+        for id in stored.incoming_qos2 {
+            self.store.remove_incoming_qos2(id);
+        }
+        if !first && self.opts.resubscribe && !self.subscriptions.is_empty() {
+            self.resubscribe();
+        }
+    }
+
+    pub(super) fn protocol_error(&mut self, now: Instant, e: ProtocolError) {
+        tracing::warn!(error = %e, "protocol error, closing the connection");
+        if self.level.is_v5() && matches!(self.conn, Conn::Connected) {
+            let reason = match e {
+                ProtocolError::UnknownTopicAlias(_) | ProtocolError::UnexpectedPacket(_) => {
+                    ReasonCode::ProtocolError
+                }
+                ProtocolError::TopicAliasTooLarge { .. } => ReasonCode::TopicAliasInvalid,
+                ProtocolError::ReceiveMaximumExceeded(_) => ReasonCode::ReceiveMaximumExceeded,
+                _ => ReasonCode::ProtocolError,
+            };
+            let mut d = Disconnect::new(reason);
+            d.properties.push(Property::ReasonString(
+                MqttString::try_from(e.to_string()).unwrap_or_default(),
+            ));
+            self.send(now, Packet::Disconnect(d));
+        }
+        if self.close_reason.is_none() {
+            self.close_reason = Some(ConnectionError::Protocol(e));
+        }
+    }
+
+    pub(super) fn maybe_finish_disconnect(&mut self, now: Instant) {
+        let idle = self.queue.is_empty()
+            && self.inflight.is_empty()
+            && self.control.is_empty()
+            && self.pending.is_empty();
+        if idle && self.disconnecting.as_ref().is_some_and(|d| !d.sent) {
+            self.send_disconnect(now);
+        }
+    }
+
+    pub(super) fn send_disconnect(&mut self, now: Instant) {
+        let Some(d) = self.disconnecting.as_mut() else {
+            return;
+        };
+        d.sent = true;
+        let packet = d.packet.clone();
+        self.send(now, Packet::Disconnect(packet));
+        self.close_reason = Some(ConnectionError::Closed);
+    }
+
+    pub(super) fn close(&mut self, error: Option<ConnectionError>) {
+        self.conn = Conn::Closed;
+        // The session outlives the client only when it was asked to.
+        let session_persists = if self.level.is_v5() {
+            self.opts.session_expiry != 0
+        } else {
+            !self.opts.clean_start
+        };
+        if !session_persists {
+            self.store.clear();
+        }
+        for q in std::mem::take(&mut self.queue) {
+            if let Some(ticket) = q.ticket {
+                self.output.push_back(Output::PublishDone {
+                    ticket,
+                    result: Err(PublishError::Closed),
+                });
+            }
+        }
+        for m in std::mem::take(&mut self.inflight).into_values() {
+            if let Some(ticket) = m.ticket {
+                self.output.push_back(Output::PublishDone {
+                    ticket,
+                    result: Err(PublishError::Closed),
+                });
+            }
+        }
+        self.by_id.clear();
+        let control: Vec<_> = self
+            .control
+            .drain(..)
+            .chain(self.pending.drain().map(|(_, c)| c))
+            .collect();
+        for c in control {
+            self.output.push_back(match c {
+                Control::Subscribe {
+                    ticket: Some(ticket),
+                    ..
+                } => Output::SubscribeDone {
+                    ticket,
+                    result: Err(SubscribeError::Closed),
+                },
+                Control::Unsubscribe {
+                    ticket: Some(ticket),
+                    ..
+                } => Output::UnsubscribeDone {
+                    ticket,
+                    result: Err(SubscribeError::Closed),
+                },
+                _ => continue,
+            });
+        }
+        self.fail_reauth("the client is closed");
+        let ticket = self.disconnecting.take().and_then(|d| d.ticket);
+        self.output.push_back(Output::Closed { ticket, error });
+    }
+}
