@@ -173,6 +173,32 @@ pub enum DecodeError {
     NoLocalOnSharedSubscription,
 }
 
+impl DecodeError {
+    /// The reason code a 5.0 receiver closes the connection with for this error (DISCONNECT,
+    /// [MQTT-4.13.1-1]): 0x95 Packet too large [MQTT-3.1.2-25], 0x82 Protocol Error for what the
+    /// specification calls a protocol error (a property repeated or with a forbidden value,
+    /// Topic Alias 0, an empty topic without alias), 0x81 Malformed Packet otherwise.
+    ///
+    /// ```
+    /// use pigeon_mqtt::codec::DecodeError;
+    /// use pigeon_mqtt::packet::ReasonCode;
+    /// let e = DecodeError::PacketTooLarge { size: 2_000_000, max: 1_048_576 };
+    /// assert_eq!(e.reason_code(), ReasonCode::PacketTooLarge);
+    /// assert_eq!(DecodeError::VarIntTooLong.reason_code(), ReasonCode::MalformedPacket);
+    /// ```
+    pub fn reason_code(&self) -> crate::packet::ReasonCode {
+        use crate::packet::ReasonCode;
+        match self {
+            DecodeError::PacketTooLarge { .. } => ReasonCode::PacketTooLarge,
+            DecodeError::DuplicateProperty { .. }
+            | DecodeError::InvalidPropertyValue { .. }
+            | DecodeError::ZeroTopicAlias
+            | DecodeError::EmptyTopic => ReasonCode::ProtocolError,
+            _ => ReasonCode::MalformedPacket,
+        }
+    }
+}
+
 /// Why a packet cannot be encoded. Nothing is written to the buffer when this is returned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -289,6 +315,18 @@ pub enum ProtocolError {
     /// An AUTH packet whose Authentication Method differs from the one in CONNECT.
     #[error("[MQTT-4.12.0-5] AUTH with an Authentication Method other than the one in CONNECT")]
     AuthMethodMismatch,
+    /// An acknowledgement of the wrong kind for a message in flight: PUBACK for a QoS 2
+    /// PUBLISH, PUBREC or PUBCOMP for a QoS 1 PUBLISH, PUBCOMP before PUBREC [MQTT-4.3.2]
+    /// [MQTT-4.3.3].
+    #[error("{}", wrong_ack(*.qos, *.ack))]
+    WrongAcknowledgement {
+        /// The packet identifier.
+        packet_id: u16,
+        /// The QoS the message was published with.
+        qos: crate::packet::QoS,
+        /// What the server answered with.
+        ack: crate::packet::PacketType,
+    },
     /// Session Present 1 in a CONNACK that refused the connection.
     #[error("[MQTT-3.2.2-6] CONNACK with a non-zero reason code must have Session Present 0")]
     SessionPresentOnRefusal,
@@ -369,12 +407,48 @@ pub enum ConnectionError {
     /// The server closed the socket.
     #[error("the server closed the connection")]
     ConnectionClosed,
+    /// The server sent a packet larger than the client's Maximum Packet Size. It is refused
+    /// from its fixed header, before its body is read.
+    #[error("the server sent a packet of {size} bytes, more than the maximum packet size of {max} bytes [MQTT-3.1.2-24] (raise it with ConnectOptions::maximum_packet_size)")]
+    PacketTooLarge {
+        /// Size the fixed header announced, fixed header included.
+        size: usize,
+        /// The client's maximum.
+        max: u32,
+    },
+    /// The server's session state holds QoS 2 packet identifiers this client no longer knows
+    /// (a broker that restored an old snapshot, or an earlier process that died between PUBREC
+    /// and PUBREL), so it keeps refusing new messages with Quota exceeded. The client ends the
+    /// connection and starts a fresh session ([`crate::ConnectOptions::stale_session_recovery`]).
+    #[error("the server refused {refusals} messages with Quota exceeded on a resumed session: its session holds QoS 2 messages this client no longer knows; starting a fresh session")]
+    StaleSession {
+        /// How many refusals were seen.
+        refusals: u32,
+    },
     /// A packet could not be encoded (e.g. CONNECT larger than allowed).
     #[error("cannot encode packet: {0}")]
     Encode(#[from] EncodeError),
     /// The client was closed with `disconnect` or all handles were dropped.
     #[error("the client was closed")]
     Closed,
+}
+
+fn wrong_ack(qos: crate::packet::QoS, ack: PacketType) -> String {
+    use crate::packet::QoS;
+    match (qos, ack) {
+        (QoS::ExactlyOnce, PacketType::PubAck) => {
+            "[MQTT-4.3.3] the server acknowledged a QoS 2 PUBLISH with PUBACK: it does not \
+             support QoS 2"
+                .to_owned()
+        }
+        (QoS::ExactlyOnce, _) => {
+            format!("[MQTT-4.3.3] the server answered a QoS 2 PUBLISH with {ack} before PUBREC")
+        }
+        (qos, _) => format!(
+            "[MQTT-4.3.2] the server acknowledged a QoS {} PUBLISH with {ack}",
+            qos as u8
+        ),
+    }
 }
 
 fn reason_string(d: &crate::packet::Disconnect) -> String {
@@ -426,12 +500,43 @@ pub enum PublishError {
     /// The session was lost on reconnect and the policy is to fail in-flight messages.
     #[error("the session was lost before the message was acknowledged")]
     SessionLost,
+    /// The server broke the protocol answering this message (for example a PUBACK for a QoS 2
+    /// PUBLISH: it does not support QoS 2). The connection was closed; the message is not sent
+    /// again.
+    #[error("the server broke the protocol: {0}")]
+    Protocol(ProtocolError),
+    /// The server closed the connection each time this message was sent
+    /// ([`crate::ConnectOptions::max_publish_closures`] times in a row), so the client stopped
+    /// sending it.
+    #[error("{}", closes_connection(*.attempts, *.qos))]
+    ServerClosesConnection {
+        /// How many times in a row.
+        attempts: u8,
+        /// The message's QoS.
+        qos: crate::packet::QoS,
+    },
     /// A QoS 0 message could not be written because the connection was lost.
     #[error("the connection was lost before the message was written")]
     ConnectionLost,
     /// The client was closed before the message completed.
     #[error("the client was closed before the message completed")]
     Closed,
+}
+
+fn closes_connection(attempts: u8, qos: crate::packet::QoS) -> String {
+    if qos == crate::packet::QoS::ExactlyOnce {
+        format!(
+            "the server closed the connection each of the {attempts} times this QoS 2 message \
+             was sent: it probably does not support QoS 2 (NATS 2.9 closes the connection on a \
+             QoS 2 PUBLISH); publish at QoS 1"
+        )
+    } else {
+        format!(
+            "the server closed the connection each of the {attempts} times this message was \
+             sent: it probably refuses it (not authorized for this topic, too large, or \
+             malformed in its eyes)"
+        )
+    }
 }
 
 /// Why a client handle could not hand a request to the event loop.

@@ -237,6 +237,11 @@ impl EventLoop {
             self.lost(Some(e));
             return;
         }
+        if !self.events.is_empty() {
+            // Completions of QoS 0 publishes just written: hand them out now, not at the next
+            // wake-up (which may be a keep alive away).
+            return;
+        }
         if self.engine.wants_close() {
             if let Some(mut t) = self.transport.take() {
                 // A blocked write (keep alive timeout) would block the shutdown too: just drop.
@@ -499,9 +504,11 @@ impl EventLoop {
                     break;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "malformed packet from the server");
-                    self.read_buf.clear();
-                    self.lost(Some(ConnectionError::Decode(e)));
+                    // The engine answers (DISCONNECT with a reason code at 5.0) and asks for
+                    // the close; nothing more is read from this connection.
+                    self.read_buf = BytesMut::new();
+                    self.read_busy = false;
+                    self.engine.handle_decode_error(now, e);
                     break;
                 }
             }

@@ -94,7 +94,10 @@ pub use eventloop::{Event, EventLoop};
 pub use message::{IntoTopicName, Message};
 #[cfg(feature = "tls")]
 pub use options::TlsOptions;
-pub use options::{ConnectOptions, ReconnectOptions, Scheme, Server, SessionLostPolicy, UrlError};
+pub use options::{
+    ConnectOptions, ReconnectOptions, Scheme, Server, SessionLostPolicy, UrlError,
+    DEFAULT_MAXIMUM_PACKET_SIZE,
+};
 pub use packet::{ProtocolLevel, QoS};
 pub use state::PublishAck;
 /// The rustls version this crate is built with, for [`TlsOptions::from_config`].

@@ -25,6 +25,11 @@ pub enum SessionLostPolicy {
     Fail,
 }
 
+/// The default of [`ConnectOptions::maximum_packet_size`]: 1 MiB, the largest packet the client
+/// accepts unless told otherwise (EMQX's default limit is 1 MB; AWS IoT Core allows 128 KB
+/// payloads).
+pub const DEFAULT_MAXIMUM_PACKET_SIZE: u32 = 1024 * 1024;
+
 /// Automatic reconnection with exponential backoff and jitter.
 ///
 /// ```
@@ -44,6 +49,11 @@ pub struct ReconnectOptions {
     pub min_delay: Duration,
     /// Upper bound of the delay, which doubles after each failed attempt (default 30 s).
     pub max_delay: Duration,
+    /// How long a connection must stay up before the delay starts again from `min_delay`
+    /// (default 10 s). A broker that accepts the connection and then drops it at once (an
+    /// overloaded broker, an ACL that kicks the client, a broker that rejects what the client
+    /// sends) therefore meets growing delays, not a tight reconnect loop.
+    pub stable_after: Duration,
 }
 
 impl Default for ReconnectOptions {
@@ -53,6 +63,7 @@ impl Default for ReconnectOptions {
             retry_first_connect: true,
             min_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
+            stable_after: Duration::from_secs(10),
         }
     }
 }
@@ -67,10 +78,25 @@ impl ReconnectOptions {
         }
     }
 
-    /// Sets the backoff bounds.
+    /// Sets the backoff bounds: each delay lies between `min` and `max`, doubling after each
+    /// failed attempt, with random jitter so that clients restarted together spread out.
     pub fn backoff(mut self, min: Duration, max: Duration) -> Self {
         self.min_delay = min;
         self.max_delay = max.max(min);
+        self
+    }
+
+    /// Sets how long a connection must stay up before the backoff starts again from its
+    /// minimum (see [`ReconnectOptions::stable_after`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use pigeon_mqtt::ReconnectOptions;
+    /// let r = ReconnectOptions::default().stable_after(Duration::from_secs(60));
+    /// assert_eq!(r.stable_after, Duration::from_secs(60));
+    /// ```
+    pub fn stable_after(mut self, d: Duration) -> Self {
+        self.stable_after = d;
         self
     }
 }
@@ -164,6 +190,8 @@ pub struct ConnectOptions {
     pub(crate) disconnect_timeout: Duration,
     pub(crate) authenticator: Option<crate::auth::SharedAuthenticator>,
     pub(crate) credentials_provider: Option<crate::auth::CredentialsProvider>,
+    pub(crate) max_publish_closures: u8,
+    pub(crate) stale_session_recovery: bool,
 }
 
 impl fmt::Debug for ConnectOptions {
@@ -207,7 +235,7 @@ impl ConnectOptions {
             password: None,
             will: None,
             receive_maximum: u16::MAX,
-            maximum_packet_size: crate::codec::MAX_PACKET_SIZE,
+            maximum_packet_size: DEFAULT_MAXIMUM_PACKET_SIZE,
             topic_alias_maximum: 0,
             connect_properties: Properties::new(),
             max_inflight: 20,
@@ -223,6 +251,8 @@ impl ConnectOptions {
             disconnect_timeout: Duration::from_secs(10),
             authenticator: None,
             credentials_provider: None,
+            max_publish_closures: 3,
+            stale_session_recovery: true,
         }
     }
 
@@ -450,7 +480,12 @@ impl ConnectOptions {
         self
     }
 
-    /// Own Maximum Packet Size: larger incoming packets are refused.
+    /// Own Maximum Packet Size: the largest packet the client accepts from the server, fixed
+    /// header included (default [`DEFAULT_MAXIMUM_PACKET_SIZE`], 1 MiB). At 5.0 it is announced
+    /// in CONNECT, so the server does not send larger packets [MQTT-3.1.2-24]; at every level a
+    /// larger packet is refused from its fixed header, before its body is read, and ends the
+    /// connection with [`crate::ConnectionError::PacketTooLarge`]. The memory a connection uses
+    /// for reading is bounded by this value.
     pub fn maximum_packet_size(mut self, max: u32) -> Self {
         self.maximum_packet_size = max.clamp(2, crate::codec::MAX_PACKET_SIZE);
         self
@@ -548,6 +583,34 @@ impl ConnectOptions {
         f: impl Fn() -> crate::auth::Credentials + Send + Sync + 'static,
     ) -> Self {
         self.credentials_provider = Some(std::sync::Arc::new(f));
+        self
+    }
+
+    /// How many times in a row the server may close the connection in answer to the same
+    /// message before the message is given up (default 3; 0 never gives up). Each time, the
+    /// message was the oldest one the server had not answered when it closed the connection.
+    /// A broker that drops the connection on a QoS 2 PUBLISH it does not support (NATS 2.9), or
+    /// on a message its ACL forbids, would otherwise make the client resend it forever. The
+    /// publish then fails with [`crate::PublishError::ServerClosesConnection`]; when it was a
+    /// QoS 2 message, the other QoS 2 messages fail too and later ones are refused with
+    /// `QoSNotSupported`, as if the server had announced Maximum QoS 1.
+    pub fn max_publish_closures(mut self, n: u8) -> Self {
+        self.max_publish_closures = n;
+        self
+    }
+
+    /// Recover from a broker whose session state holds QoS 2 packet identifiers this client no
+    /// longer knows (default on, 5.0). A broker that restored an old snapshot after a crash, or
+    /// that keeps the session of an earlier process that died between PUBREC and PUBREL, counts
+    /// those identifiers against its Receive Maximum and refuses new QoS 2 messages with
+    /// `QuotaExceeded` (0x97) for good. After 3 such refusals on a resumed session the client
+    /// ends the connection and starts a fresh session (Clean Start 1): the refused messages and
+    /// the ones in flight are published again there (by [`SessionLostPolicy`]), subscriptions are
+    /// restored, and the stale identifiers are gone. What the fresh session costs: messages the
+    /// broker had queued for this client's subscriptions while it was away. See the crate
+    /// documentation, "When a broker forgets", for what can and cannot be lost.
+    pub fn stale_session_recovery(mut self, on: bool) -> Self {
+        self.stale_session_recovery = on;
         self
     }
 

@@ -278,24 +278,50 @@ both_versions!(refused_connack_reconnects_with_growing_backoff, |level| {
         assert!(!h.engine.wants_transport(h.now));
         delays.push(h.wait_backoff());
     }
-    // Exponential backoff with jitter: attempt k waits within [base/2, base] where
-    // base = min(min * 2^k, max); it grows while the base doubles, and never passes max.
+    // Exponential backoff with jitter: attempt k waits within [min * 2^k, min * 2^(k+1)],
+    // capped at max (then within [max / 2, max]); never below min.
     for (k, d) in delays.iter().enumerate() {
-        let base = (min * (1 << k)).min(max);
+        let lo = (min * (1 << k)).min(max);
+        let (lo, hi) = if lo * 2 <= max {
+            (lo, lo * 2)
+        } else {
+            (max / 2, max)
+        };
         assert!(
-            *d >= base / 2 && *d <= base,
-            "attempt {k}: {d:?} (base {base:?})"
+            *d >= lo && *d <= hi,
+            "attempt {k}: {d:?} not in [{lo:?}, {hi:?}]"
         );
-    }
-    for k in 0..3 {
-        assert!(delays[k + 1] >= delays[k], "{delays:?}");
+        assert!(*d >= min, "attempt {k}: {d:?} below the minimum {min:?}");
     }
     assert!(delays.last() > delays.first());
 
-    // A successful connection starts the sequence again.
+    // A connection that stays up for `stable_after` starts the sequence again.
     h.connect(false);
+    h.advance(ReconnectOptions::default().stable_after);
     h.drop_link();
-    assert!(h.wait_backoff() <= min);
+    let d = h.wait_backoff();
+    assert!(d >= min && d <= min * 2, "{d:?}");
+});
+
+both_versions!(connections_dropped_after_connack_back_off, |level| {
+    // A broker that accepts the connection and drops it at once (overloaded, an ACL that kicks
+    // the client, a broker rejecting what the client sends): the delays must grow as they do
+    // for refused connections, and never go below the minimum.
+    let (min, max) = (Duration::from_millis(500), Duration::from_secs(30));
+    let mut h =
+        Harness::new(options(level).reconnect(ReconnectOptions::default().backoff(min, max)));
+    let mut delays = Vec::new();
+    h.connect(false);
+    for _ in 0..6 {
+        h.advance(Duration::from_millis(20));
+        h.drop_link();
+        delays.push(h.wait_backoff());
+        h.connect(false);
+    }
+    for (k, d) in delays.iter().enumerate() {
+        assert!(*d >= min * (1 << k), "attempt {k}: {d:?} in {delays:?}");
+    }
+    assert!(delays[5] >= Duration::from_secs(16), "{delays:?}");
 });
 
 both_versions!(first_connect_failure_without_retry_closes, |level| {
@@ -1352,6 +1378,276 @@ both_versions!(restored_session_not_present_republishes, |level| {
         "{left:?}"
     );
 });
+
+// ---------------------------------------------------------------------------------------------
+// Misbehaving brokers: never stall, never hammer
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn refused_publish_uses_no_packet_identifier() {
+    let mut h = Harness::new(options(ProtocolLevel::V5));
+    let mut ack = ConnAck::new(false, ReasonCode::Success);
+    ack.properties.push(Property::MaximumQoS(QoS::AtLeastOnce));
+    h.connect_with(ack);
+    // Refused before it is sent: above the Maximum QoS [MQTT-3.2.2-11].
+    h.publish_qos("m/q2", QoS::ExactlyOnce);
+    h.publish_qos("m/q1", QoS::AtLeastOnce);
+    // The next publish gets the first identifier: the refused one took none.
+    assert_eq!(wire(&h.transmit()), ["PUBLISH m/q1 q1 #1"]);
+}
+
+both_versions!(
+    puback_for_qos2_fails_it_frees_the_slot_and_closes,
+    |level| {
+        let mut h = Harness::new(options(level).max_inflight(2));
+        h.connect(false);
+        let t1 = h.publish_qos("m/1", QoS::ExactlyOnce);
+        let t2 = h.publish_qos("m/2", QoS::ExactlyOnce);
+        let t3 = h.publish_qos("m/3", QoS::AtLeastOnce);
+        assert_eq!(packet_ids(&h.transmit()), [1, 2]);
+        let sent = h.recv(puback(1));
+        // [MQTT-4.3.3] PUBACK does not answer QoS 2: a protocol violation, DISCONNECT 0x82 at 5.0.
+        if level.is_v5() {
+            assert_eq!(wire(&sent), ["DISCONNECT 0x82"]);
+        } else {
+            assert!(sent.is_empty(), "{sent:?}");
+        }
+        assert!(h.engine.wants_close());
+        let r = results(&h.outputs());
+        assert!(
+            matches!(
+                &r[..],
+                [
+                    (a, Err(PublishError::Protocol(ProtocolError::WrongAcknowledgement { packet_id: 1, .. }))),
+                    (b, Err(PublishError::Rejected { reason_code: ReasonCode::QoSNotSupported, .. })),
+                ] if *a == t1 && *b == t2
+            ),
+            "{r:?}"
+        );
+        // Both slots are free: the QoS 1 message goes out first on the next connection.
+        h.close_transport();
+        h.wait_backoff();
+        let sent = h.connect(false);
+        assert_eq!(shape(&sent), ["PUBLISH m/3 q1"]);
+        h.recv(puback(packet_ids(&sent)[0]));
+        assert!(matches!(&results(&h.outputs())[..], [(t, Ok(_))] if *t == t3));
+    }
+);
+
+both_versions!(pubrec_or_pubcomp_for_qos1_is_a_protocol_error, |level| {
+    for ack in [pubrec(1), pubcomp(1)] {
+        let mut h = Harness::new(options(level));
+        h.connect(false);
+        let t = h.publish_qos("m/1", QoS::AtLeastOnce);
+        h.transmit();
+        h.recv(ack.clone());
+        assert!(h.engine.wants_close(), "{ack:?}");
+        let r = results(&h.outputs());
+        assert!(
+            matches!(&r[..], [(x, Err(PublishError::Protocol(ProtocolError::WrongAcknowledgement { qos: QoS::AtLeastOnce, .. })))] if *x == t),
+            "{ack:?}: {r:?}"
+        );
+        assert_eq!(h.engine.inflight_len(), 0);
+    }
+});
+
+both_versions!(
+    server_closing_on_one_message_gives_it_up_after_three_closures,
+    |level| {
+        let mut h = Harness::new(options(level));
+        h.connect(false);
+        let q1 = h.publish_qos("m/ok", QoS::AtLeastOnce);
+        let q2 = h.publish_qos("m/q2", QoS::ExactlyOnce);
+        let q1b = h.publish_qos("m/after", QoS::AtLeastOnce);
+        h.transmit();
+        // The server answers the first message, then closes the connection on the QoS 2 one.
+        h.recv(puback(1));
+        assert!(matches!(&results(&h.outputs())[..], [(t, Ok(_))] if *t == q1));
+        for attempt in 1..=3 {
+            h.drop_link();
+            let outs = h.outputs();
+            if attempt < 3 {
+                assert!(results(&outs).is_empty(), "attempt {attempt}: {outs:?}");
+                h.wait_backoff();
+                // The session was lost: both messages are published again, QoS 2 first.
+                let sent = h.connect(false);
+                assert_eq!(shape(&sent), ["PUBLISH m/q2 q2", "PUBLISH m/after q1"]);
+            } else {
+                let r = results(&outs);
+                assert!(
+                    matches!(&r[..], [(t, Err(PublishError::ServerClosesConnection { attempts: 3, qos: QoS::ExactlyOnce }))] if *t == q2),
+                    "{r:?}"
+                );
+            }
+        }
+        h.wait_backoff();
+        let sent = h.connect(false);
+        assert_eq!(shape(&sent), ["PUBLISH m/after q1"]);
+        h.recv(puback(packet_ids(&sent)[0]));
+        assert!(matches!(&results(&h.outputs())[..], [(t, Ok(_))] if *t == q1b));
+        // QoS 2 is now refused at once.
+        let late = h.publish_qos("m/late", QoS::ExactlyOnce);
+        assert!(h.transmit().is_empty());
+        assert!(
+            matches!(&results(&h.outputs())[..], [(t, Err(PublishError::Rejected { reason_code: ReasonCode::QoSNotSupported, .. }))] if *t == late)
+        );
+    }
+);
+
+both_versions!(
+    network_cuts_do_not_give_up_a_message_the_server_answers,
+    |level| {
+        // A connection cut while a message is in flight, which the server then answers on the next
+        // connection, is not held against it, however often that happens.
+        let mut h = Harness::new(options(level).clean_start(false).session_expiry(600));
+        h.connect(false);
+        let mut ids = Vec::new();
+        for i in 0..10 {
+            let t = h.publish_qos(&format!("m/{i}"), QoS::AtLeastOnce);
+            let sent = h.transmit();
+            h.drop_link();
+            h.wait_backoff();
+            let resent = h.connect(true);
+            assert_eq!(packet_ids(&resent), packet_ids(&sent), "{resent:?}");
+            h.recv(puback(packet_ids(&sent)[0]));
+            let r = results(&h.outputs());
+            assert!(matches!(&r[..], [(x, Ok(_))] if *x == t), "{r:?}");
+            ids.push(packet_ids(&sent)[0]);
+        }
+        assert_distinct(&ids);
+    }
+);
+
+/// A resumed 5.0 session whose broker keeps refusing with Quota exceeded (0x97): the broker
+/// holds QoS 2 identifiers this client no longer knows. The refused messages are kept, and after
+/// three refusals the client ends the connection and starts a fresh session, where they are
+/// published again and complete; subscriptions are restored.
+#[test]
+fn quota_refusals_on_a_resumed_session_start_a_fresh_session() {
+    let opts = options(ProtocolLevel::V5)
+        .clean_start(false)
+        .session_expiry(600);
+    let mut h = Harness::new(opts);
+    h.connect(false);
+    let sub = h.subscribe("cmd/#");
+    let sent = h.transmit();
+    h.recv(suback(packet_ids(&sent)[0], ReasonCode::GrantedQoS2));
+    assert!(matches!(&subscribed(&h.outputs())[..], [(t, Ok(_))] if *t == sub));
+
+    // The broker restarts from an old snapshot: the session is resumed, stale.
+    h.drop_link();
+    h.wait_backoff();
+    h.connect(true);
+    let t: Vec<u32> = (0..3)
+        .map(|i| h.publish_qos(&format!("m/{i}"), QoS::ExactlyOnce))
+        .collect();
+    let sent = h.transmit();
+    assert_eq!(sent.len(), 3);
+    let quota =
+        |id: u16| Packet::PubRec(PubResponse::with_reason(pid(id), ReasonCode::QuotaExceeded));
+    // The first refusals: the message is kept and sent again (PUBREC >= 0x80 ends the
+    // exchange and frees the identifier [MQTT-4.3.3]), not failed.
+    let again = h.recv(quota(packet_ids(&sent)[0]));
+    assert_eq!(shape(&again), ["PUBLISH m/0 q2"]);
+    h.recv(quota(packet_ids(&sent)[1]));
+    assert!(results(&h.outputs()).is_empty());
+    // The third: DISCONNECT (Normal) and a fresh session.
+    let bye = h.recv(quota(packet_ids(&sent)[2]));
+    assert_eq!(
+        wire(&bye).last().map(String::as_str),
+        Some("DISCONNECT 0x00")
+    );
+    assert!(h.engine.wants_close());
+    h.close_transport();
+    let outs = h.outputs();
+    assert!(
+        matches!(
+            lost(&outs)[..],
+            [(ConnectionError::StaleSession { refusals: 3 }, true, true)]
+        ),
+        "{outs:?}"
+    );
+    assert!(results(&outs).is_empty(), "{outs:?}");
+    h.wait_backoff();
+    // [MQTT-3.1.2-4] Clean Start 1: the broker discards the stale session.
+    let c = h.open();
+    assert!(c.clean_start);
+    let sent = h.accept(ConnAck::new(false, ReasonCode::Success));
+    assert_eq!(
+        shape(&sent),
+        [
+            "SUBSCRIBE cmd/#",
+            "PUBLISH m/0 q2",
+            "PUBLISH m/1 q2",
+            "PUBLISH m/2 q2"
+        ]
+    );
+    for id in packet_ids(&sent)[1..].to_vec() {
+        assert_eq!(wire(&h.recv(pubrec(id))), [format!("PUBREL #{id}")]);
+        h.recv(pubcomp(id));
+    }
+    let r = results(&h.outputs());
+    assert_eq!(r.iter().map(|(x, _)| *x).collect::<Vec<_>>(), t);
+    assert!(r.iter().all(|(_, res)| res.is_ok()), "{r:?}");
+
+    // On a session this engine started, Quota exceeded is the broker's own limit: the message
+    // fails with it, and nothing else happens.
+    let t4 = h.publish_qos("m/4", QoS::ExactlyOnce);
+    let sent = h.transmit();
+    h.recv(quota(packet_ids(&sent)[0]));
+    assert!(!h.engine.wants_close());
+    let r = results(&h.outputs());
+    assert!(
+        matches!(&r[..], [(x, Err(PublishError::Rejected { reason_code: ReasonCode::QuotaExceeded, .. }))] if *x == t4),
+        "{r:?}"
+    );
+    // Later reconnects resume the (fresh) session again.
+    h.drop_link();
+    h.wait_backoff();
+    assert!(!h.open().clean_start);
+}
+
+#[test]
+fn receive_maximum_exceeded_on_a_resumed_session_starts_a_fresh_session() {
+    let opts = options(ProtocolLevel::V5)
+        .clean_start(false)
+        .session_expiry(600);
+    let mut h = Harness::new(opts);
+    h.connect(true);
+    h.publish_qos("m/0", QoS::ExactlyOnce);
+    h.transmit();
+    // We never exceed the server's Receive Maximum [MQTT-3.3.4-9]: when it says we did, it
+    // counts messages we no longer know.
+    h.recv(Packet::Disconnect(Disconnect::new(
+        ReasonCode::ReceiveMaximumExceeded,
+    )));
+    h.close_transport();
+    h.wait_backoff();
+    assert!(h.open().clean_start);
+    let sent = h.accept(ConnAck::new(false, ReasonCode::Success));
+    assert_eq!(shape(&sent), ["PUBLISH m/0 q2"]);
+}
+
+#[test]
+fn stale_session_recovery_can_be_turned_off() {
+    let opts = options(ProtocolLevel::V5)
+        .clean_start(false)
+        .session_expiry(600)
+        .stale_session_recovery(false);
+    let mut h = Harness::new(opts);
+    h.connect(true);
+    let t = h.publish_qos("m/0", QoS::ExactlyOnce);
+    let sent = h.transmit();
+    h.recv(Packet::PubRec(PubResponse::with_reason(
+        pid(packet_ids(&sent)[0]),
+        ReasonCode::QuotaExceeded,
+    )));
+    let r = results(&h.outputs());
+    assert!(
+        matches!(&r[..], [(x, Err(PublishError::Rejected { reason_code: ReasonCode::QuotaExceeded, .. }))] if *x == t),
+        "{r:?}"
+    );
+}
 
 // ---------------------------------------------------------------------------------------------
 // The harness

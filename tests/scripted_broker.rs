@@ -10,17 +10,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use pigeon_mqtt::packet::{
-    ConnAck, Connect, Disconnect, MqttString, Packet, PacketId, Property, PubResponse, Publish,
-    QosPid, ReasonCode, SubAck, SubscriptionOptions,
+    ConnAck, Disconnect, MqttString, Packet, Property, PubResponse, Publish, QosPid, ReasonCode,
+    SubAck, SubscriptionOptions,
 };
-use pigeon_mqtt::topic::{TopicFilter, TopicName};
+use pigeon_mqtt::topic::TopicFilter;
 use pigeon_mqtt::{
-    Client, ConnectOptions, ConnectionError, Event, Message, ProtocolError, ProtocolLevel,
-    PublishError, QoS, ReconnectOptions,
+    Client, ConnectionError, Event, Message, ProtocolError, ProtocolLevel, PublishError, QoS,
+    ReconnectOptions,
 };
-use support::scripted::{Conn, Events, ScriptedBroker, STEP};
+use support::scripted::{
+    expect_publish, pid, publish, success, within, Conn, Events, ScriptedBroker, Session, STEP,
+};
 
 /// Generates `mod $name { fn v3_1_1(); fn v5(); }`, two tests running `$name(level)`.
 macro_rules! at_both_levels {
@@ -230,6 +231,13 @@ async fn malformed_packet_ends_the_connection_with_a_decode_error(level: Protoco
         other => panic!("expected a decode error, got {other:?}"),
     }
     assert!(lost.was_connected && lost.reconnecting, "{lost:?}");
+    if level.is_v5() {
+        // [MQTT-4.13.1-1] at 5.0 the client says why before it closes: 0x81 Malformed Packet.
+        match s.conn.expect().await {
+            Packet::Disconnect(d) => assert_eq!(d.reason_code, ReasonCode::MalformedPacket),
+            other => panic!("expected DISCONNECT 0x81, got {other:?}"),
+        }
+    }
     s.conn.expect_closed().await;
 
     let (_conn, _) = s.broker.accept_connect(success()).await;
@@ -259,14 +267,26 @@ async fn packet_above_own_maximum_packet_size_ends_the_connection(level: Protoco
     assert!(
         matches!(
             lost.error,
-            ConnectionError::Decode(pigeon_mqtt::codec::DecodeError::PacketTooLarge {
-                max: 1000,
-                ..
-            })
+            ConnectionError::PacketTooLarge { max: 1000, .. }
         ),
         "{lost:?}"
     );
+    // The error names the option to raise.
+    assert!(
+        lost.error
+            .to_string()
+            .contains("ConnectOptions::maximum_packet_size"),
+        "{}",
+        lost.error
+    );
     assert!(lost.reconnecting);
+    if level.is_v5() {
+        // [MQTT-4.13.1-1] 0x95 Packet too large, then the close.
+        match s.conn.expect().await {
+            Packet::Disconnect(d) => assert_eq!(d.reason_code, ReasonCode::PacketTooLarge),
+            other => panic!("expected DISCONNECT 0x95, got {other:?}"),
+        }
+    }
     let (_conn, _) = s.broker.accept_connect(success()).await;
     s.events.connected().await;
 }
@@ -984,78 +1004,12 @@ async fn outgoing_topic_aliases_are_reset_on_reconnect() {
 
 // ---- helpers ----------------------------------------------------------------------------------
 
-/// A client connected to a scripted broker, with its event loop on a task.
-struct Session {
-    broker: ScriptedBroker,
-    client: Client,
-    events: Events,
-    conn: Conn,
-    /// The CONNECT of the first connection.
-    connect: Connect,
-}
-
-impl Session {
-    async fn connect(
-        level: ProtocolLevel,
-        opts: impl FnOnce(ConnectOptions) -> ConnectOptions,
-    ) -> Session {
-        Session::connect_with(level, opts, success()).await
-    }
-
-    async fn connect_with(
-        level: ProtocolLevel,
-        opts: impl FnOnce(ConnectOptions) -> ConnectOptions,
-        connack: ConnAck,
-    ) -> Session {
-        let broker = ScriptedBroker::start().await;
-        let (client, eventloop) = Client::new(opts(broker.options(level)));
-        let mut events = Events::spawn(eventloop);
-        let (conn, connect) = broker.accept_connect(connack).await;
-        assert_eq!(connect.protocol, level);
-        events.connected().await;
-        Session {
-            broker,
-            client,
-            events,
-            conn,
-            connect,
-        }
-    }
-}
-
-fn success() -> ConnAck {
-    ConnAck::new(false, ReasonCode::Success)
-}
-
-fn pid(n: u16) -> PacketId {
-    PacketId::new(n).expect("non-zero packet identifier")
-}
-
 fn nz16(n: u16) -> NonZeroU16 {
     NonZeroU16::new(n).expect("non-zero")
 }
 
 fn filter(s: &str) -> TopicFilter {
     TopicFilter::new(s).expect("valid topic filter")
-}
-
-fn publish(topic: &str, payload: impl Into<Bytes>, qos: QosPid) -> Publish {
-    let mut p = Publish::new(TopicName::new(topic).expect("valid topic"), payload);
-    p.qos = qos;
-    p
-}
-
-async fn within<F: std::future::IntoFuture>(f: F) -> F::Output {
-    tokio::time::timeout(STEP, f)
-        .await
-        .unwrap_or_else(|_| panic!("not completed within {STEP:?}"))
-}
-
-async fn expect_publish(conn: &mut Conn) -> Publish {
-    match conn.expect().await {
-        Packet::Publish(p) => p,
-        other => panic!("expected PUBLISH, got {other:?}"),
-    }
 }
 
 /// Expects SUBSCRIBE, answers with SUBACK granting every filter its QoS; returns the filters.

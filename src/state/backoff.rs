@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
-/// Reconnect delays: `min * 2^attempt`, capped at `max`, each drawn uniformly from
-/// `[delay / 2, delay]` ("equal jitter") so that many clients restarted together spread out.
+/// Reconnect delays: after the `n`-th failed attempt in a row, a delay drawn uniformly from
+/// `[min * 2^n, min * 2^(n+1)]`, capped at `max` (then from `[max / 2, max]`), and never below
+/// `min`. The jitter spreads out clients restarted together, from the first retry on.
 #[derive(Debug, Clone)]
 pub(crate) struct Backoff {
     min: Duration,
@@ -27,15 +28,19 @@ impl Backoff {
     pub(crate) fn next_delay(&mut self) -> Duration {
         let exp = self.attempt.min(20);
         self.attempt = self.attempt.saturating_add(1);
-        let base = self.min.saturating_mul(1u32 << exp).min(self.max);
-        let half = base / 2;
-        let span = (base - half).as_nanos() as u64;
+        let mut lo = self.min.saturating_mul(1u32 << exp).min(self.max);
+        let hi = lo.saturating_mul(2).min(self.max);
+        if hi <= lo {
+            // At the cap: jitter below it, but never below the minimum.
+            lo = (self.max / 2).max(self.min);
+        }
+        let span = hi.saturating_sub(lo).as_nanos() as u64;
         let jitter = if span == 0 {
             0
         } else {
             self.next_u64() % (span + 1)
         };
-        half + Duration::from_nanos(jitter)
+        lo + Duration::from_nanos(jitter)
     }
 
     /// A successful connection starts the sequence again.
@@ -59,27 +64,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn grows_within_bounds_with_jitter() {
-        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(2), 7);
-        let mut prev_cap = Duration::ZERO;
+    fn grows_within_bounds_with_jitter_never_below_the_minimum() {
+        let min = Duration::from_millis(100);
+        let max = Duration::from_secs(2);
+        let mut b = Backoff::new(min, max, 7);
         let mut delays = Vec::new();
         for i in 0..10 {
-            let cap = (Duration::from_millis(100) * (1 << i)).min(Duration::from_secs(2));
+            let lo = (min * (1 << i)).min(max);
+            let (lo, hi) = if lo * 2 <= max {
+                (lo, lo * 2)
+            } else {
+                (max / 2, max)
+            };
             let d = b.next_delay();
             assert!(
-                d >= cap / 2 && d <= cap,
-                "attempt {i}: {d:?} not in [{:?}, {cap:?}]",
-                cap / 2
+                d >= lo && d <= hi,
+                "attempt {i}: {d:?} not in [{lo:?}, {hi:?}]"
             );
-            assert!(cap >= prev_cap);
-            prev_cap = cap;
+            assert!(d >= min, "attempt {i}: {d:?} below the minimum");
             delays.push(d);
         }
         // Jitter: two generators with different seeds do not produce the same sequence.
-        let mut other = Backoff::new(Duration::from_millis(100), Duration::from_secs(2), 8);
+        let mut other = Backoff::new(min, max, 8);
         let other: Vec<_> = (0..10).map(|_| other.next_delay()).collect();
         assert_ne!(delays, other);
         b.reset();
-        assert!(b.next_delay() <= Duration::from_millis(100));
+        let d = b.next_delay();
+        assert!(d >= min && d <= min * 2, "{d:?}");
+        // A maximum below twice the minimum: every delay within [min, max].
+        let mut tight = Backoff::new(min, Duration::from_millis(150), 9);
+        for _ in 0..10 {
+            let d = tight.next_delay();
+            assert!(d >= min && d <= Duration::from_millis(150), "{d:?}");
+        }
     }
 }

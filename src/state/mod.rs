@@ -240,6 +240,19 @@ pub struct Engine<T> {
     reauth: Option<T>,
     backoff: Backoff,
     store: Box<dyn SessionStore>,
+
+    /// Connections opened so far: numbers the connection a PUBLISH was last sent on.
+    connection: u64,
+    /// When the current connection was accepted (the backoff restarts once it proves stable).
+    connected_at: Option<Instant>,
+    /// The server showed that it does not support QoS 2.
+    qos2_unsupported: bool,
+    /// The session in use was resumed (Session Present 1), not started by this engine.
+    session_resumed: bool,
+    /// Quota-exceeded refusals on the resumed session (stale-session recovery).
+    quota_refusals: u32,
+    /// The next CONNECT starts a fresh session (Clean Start 1).
+    fresh_session: bool,
 }
 
 impl<T> std::fmt::Debug for Engine<T> {
@@ -287,6 +300,12 @@ impl<T> Engine<T> {
             backoff: Backoff::new(opts.reconnect.min_delay, opts.reconnect.max_delay, seed),
             store,
             opts: opts.clone(),
+            connection: 0,
+            connected_at: None,
+            qos2_unsupported: false,
+            session_resumed: false,
+            quota_refusals: 0,
+            fresh_session: false,
         };
         for (seq, m) in stored.outgoing {
             engine.seq = engine.seq.max(seq + 1);
@@ -295,6 +314,7 @@ impl<T> Engine<T> {
                     seq,
                     message: Message::from_publish(m.publish),
                     ticket: None,
+                    strikes: 0,
                 }),
                 OutgoingStage::Sent(id) | OutgoingStage::Released(id) => {
                     engine.by_id.insert(id, seq);
@@ -305,6 +325,8 @@ impl<T> Engine<T> {
                             publish: m.publish,
                             released: matches!(m.stage, OutgoingStage::Released(_)),
                             ticket: None,
+                            sent_on: 0,
+                            strikes: 0,
                         },
                     );
                 }
@@ -387,6 +409,7 @@ impl<T> Engine<T> {
                     seq,
                     message,
                     ticket: Some(ticket),
+                    strikes: 0,
                 });
             }
             Request::Subscribe {

@@ -7,15 +7,22 @@
 //!   QoS 2:  queued ──PUBLISH──▶ (awaiting PUBREC) ──PUBREC ok──▶ PUBREL ──▶ (awaiting PUBCOMP)
 //!                                      │                                         │
 //!                                      └──PUBREC >= 0x80──▶ done with error      └──PUBCOMP──▶ done
+//!
+//!   An acknowledgement of the wrong kind (PUBACK for QoS 2, PUBREC or PUBCOMP for QoS 1,
+//!   PUBCOMP before PUBREC) is a protocol violation: the message fails with that error and the
+//!   connection is closed (DISCONNECT 0x82 at 5.0).
+//!
+//!   A message is given up when the server closed the connection each of the last
+//!   `max_publish_closures` times it was the oldest message the server had not answered.
 //! ```
 
 use std::time::Instant;
 
 use super::{Conn, Engine, Output, PublishAck, Transmit};
 use crate::codec;
-use crate::error::PublishError;
+use crate::error::{ProtocolError, PublishError};
 use crate::message::Message;
-use crate::packet::{Packet, PacketId, PubResponse, Publish, QoS, QosPid, ReasonCode};
+use crate::packet::{Packet, PacketId, PacketType, PubResponse, Publish, QoS, QosPid, ReasonCode};
 use crate::store::{OutgoingStage, StoredMessage};
 
 /// An accepted publish waiting for room in the in-flight window.
@@ -24,6 +31,9 @@ pub(super) struct Queued<T> {
     pub(super) seq: u64,
     pub(super) message: Message,
     pub(super) ticket: Option<T>,
+    /// Connections the server closed in answer to this message, in a row (kept when a lost
+    /// session puts the message back in the queue).
+    pub(super) strikes: u8,
 }
 
 /// A QoS 1/2 publish sent and not yet complete.
@@ -34,6 +44,9 @@ pub(super) struct InFlight<T> {
     /// QoS 2: PUBREC received and PUBREL sent.
     pub(super) released: bool,
     pub(super) ticket: Option<T>,
+    /// The connection (see `Engine::connection`) the PUBLISH was last sent on.
+    pub(super) sent_on: u64,
+    pub(super) strikes: u8,
 }
 
 impl<T> Engine<T> {
@@ -82,18 +95,12 @@ impl<T> Engine<T> {
             if qos != QoS::AtMostOnce && self.inflight.len() >= window {
                 break;
             }
-            let id = if qos == QoS::AtMostOnce {
-                PacketId::ONE
-            } else {
-                match self.alloc_id() {
-                    Some(id) => id,
-                    None => break,
-                }
-            };
             let Some(q) = self.queue.pop_front() else {
                 break;
             };
-            let publish = q.message.into_publish(QosPid::new(qos, id));
+            // The server's limits are checked before an identifier is taken: a refused message
+            // uses none. The placeholder identifier does not change the size.
+            let mut publish = q.message.into_publish(QosPid::new(qos, PacketId::ONE));
             if let Err(e) = self.check_publish(&publish) {
                 if qos != QoS::AtMostOnce {
                     self.store.remove_outgoing(q.seq);
@@ -115,6 +122,15 @@ impl<T> Engine<T> {
                 });
                 continue;
             }
+            let Some(id) = self.alloc_id() else {
+                // Every identifier is in use: wait for an acknowledgement to free one.
+                self.queue.push_front(Queued {
+                    message: Message::from_publish(publish),
+                    ..q
+                });
+                break;
+            };
+            publish.qos = QosPid::new(qos, id);
             let wire = self.with_alias(publish.clone());
             self.store.put_outgoing(
                 q.seq,
@@ -131,6 +147,8 @@ impl<T> Engine<T> {
                     publish,
                     released: false,
                     ticket: q.ticket,
+                    sent_on: self.connection,
+                    strikes: q.strikes,
                 },
             );
             self.send(now, Packet::Publish(wire));
@@ -138,20 +156,34 @@ impl<T> Engine<T> {
         self.maybe_finish_disconnect(now);
     }
 
+    /// The highest QoS the server takes: its Maximum QoS [MQTT-3.2.2-11], or 1 once it showed
+    /// that it does not support QoS 2.
+    fn maximum_qos(&self) -> QoS {
+        if self.qos2_unsupported {
+            self.server.maximum_qos.min(QoS::AtLeastOnce)
+        } else {
+            self.server.maximum_qos
+        }
+    }
+
     /// [MQTT-3.2.2-15] a message larger than the server's Maximum Packet Size is refused here
     /// rather than sent.
     ///
-    /// Likewise a QoS above the server's Maximum QoS [MQTT-3.2.2-11], or RETAIN when the
-    /// server said Retain Available 0 [MQTT-3.2.2-14]: refused with the reason code the server
-    /// would have answered with.
+    /// Likewise a QoS above the server's Maximum QoS [MQTT-3.2.2-11] (or QoS 2 once the server
+    /// showed it does not support it), or RETAIN when the server said Retain Available 0
+    /// [MQTT-3.2.2-14]: refused with the reason code the server would have answered with.
     pub(super) fn check_publish(&self, p: &Publish) -> Result<(), PublishError> {
-        if p.qos.qos() > self.server.maximum_qos {
-            return Err(PublishError::Rejected {
-                reason_code: ReasonCode::QoSNotSupported,
-                reason_string: Some(format!(
-                    "[MQTT-3.2.2-11] the server's Maximum QoS is {}",
-                    self.server.maximum_qos as u8
-                )),
+        if p.qos.qos() > self.maximum_qos() {
+            return Err(if self.server.maximum_qos < QoS::ExactlyOnce {
+                PublishError::Rejected {
+                    reason_code: ReasonCode::QoSNotSupported,
+                    reason_string: Some(format!(
+                        "[MQTT-3.2.2-11] the server's Maximum QoS is {}",
+                        self.server.maximum_qos as u8
+                    )),
+                }
+            } else {
+                qos2_unsupported()
             });
         }
         if p.retain && !self.server.retain_available {
@@ -172,12 +204,20 @@ impl<T> Engine<T> {
         Ok(())
     }
 
+    /// Ends the handshake of the in-flight message with identifier `id`: frees its slot and its
+    /// identifier and reports `result`.
     pub(super) fn complete(
         &mut self,
         now: Instant,
         id: PacketId,
         result: Result<PublishAck, PublishError>,
     ) {
+        self.finish(id, result);
+        self.pump(now);
+    }
+
+    /// [`Engine::complete`] without moving queued work on (for use while closing).
+    fn finish(&mut self, id: PacketId, result: Result<PublishAck, PublishError>) {
         let Some(seq) = self.by_id.remove(&id) else {
             return;
         };
@@ -188,7 +228,6 @@ impl<T> Engine<T> {
                     .push_back(Output::PublishDone { ticket, result });
             }
         }
-        self.pump(now);
     }
 
     pub(super) fn ack_result(a: PubResponse) -> Result<PublishAck, PublishError> {
@@ -209,14 +248,15 @@ impl<T> Engine<T> {
     /// The QoS 1 sender: PUBLISH sent, PUBACK completes it.
     pub(super) fn on_puback(&mut self, now: Instant, a: PubResponse) {
         let id = a.packet_id;
-        match self.inflight_entry(id) {
-            Some(m) if m.publish.qos.qos() == QoS::AtLeastOnce => {
-                self.complete(now, id, Self::ack_result(a));
-            }
-            _ => tracing::debug!(
-                packet_id = id.get(),
-                "PUBACK for no QoS 1 message in flight"
-            ),
+        let Some(m) = self.inflight_entry(id) else {
+            tracing::debug!(packet_id = id.get(), "PUBACK for no message in flight");
+            return;
+        };
+        match m.publish.qos.qos() {
+            QoS::AtLeastOnce if self.quota_refused(&a) => self.requeue(now, id),
+            QoS::AtLeastOnce => self.complete(now, id, Self::ack_result(a)),
+            // RabbitMQ 3.10 answers QoS 2 with PUBACK: it takes QoS 0 and 1 only.
+            qos => self.wrong_ack(now, id, qos, PacketType::PubAck),
         }
     }
 
@@ -245,12 +285,17 @@ impl<T> Engine<T> {
             }
             return;
         };
-        if m.publish.qos.qos() != QoS::ExactlyOnce {
-            tracing::debug!(packet_id = id.get(), "PUBREC for a QoS 1 message ignored");
+        let qos = m.publish.qos.qos();
+        if qos != QoS::ExactlyOnce {
+            self.wrong_ack(now, id, qos, PacketType::PubRec);
             return;
         }
         if a.reason_code.is_error() {
-            self.complete(now, id, Self::ack_result(a));
+            if self.quota_refused(&a) {
+                self.requeue(now, id);
+            } else {
+                self.complete(now, id, Self::ack_result(a));
+            }
             return;
         }
         if !m.released {
@@ -266,12 +311,159 @@ impl<T> Engine<T> {
 
     pub(super) fn on_pubcomp(&mut self, now: Instant, a: PubResponse) {
         let id = a.packet_id;
-        match self.inflight_entry(id) {
-            Some(m) if m.released => self.complete(now, id, Self::ack_result(a)),
-            _ => tracing::debug!(
-                packet_id = id.get(),
-                "PUBCOMP for no released QoS 2 message"
-            ),
+        let Some(m) = self.inflight_entry(id) else {
+            tracing::debug!(packet_id = id.get(), "PUBCOMP for no message in flight");
+            return;
+        };
+        let (released, qos) = (m.released, m.publish.qos.qos());
+        if released {
+            self.complete(now, id, Self::ack_result(a));
+        } else {
+            self.wrong_ack(now, id, qos, PacketType::PubComp);
         }
+    }
+
+    /// An acknowledgement of the wrong kind for a message in flight [MQTT-4.3.2] [MQTT-4.3.3]:
+    /// a protocol violation. The message fails with it (it is not sent again: the server's
+    /// answer shows it will not complete its handshake), which frees its slot, and the
+    /// connection is closed (DISCONNECT 0x82 at 5.0). A PUBACK for QoS 2 shows the server does
+    /// not support QoS 2: the other QoS 2 messages fail too, and later ones are refused.
+    fn wrong_ack(&mut self, now: Instant, id: PacketId, qos: QoS, ack: PacketType) {
+        let e = ProtocolError::WrongAcknowledgement {
+            packet_id: id.get(),
+            qos,
+            ack,
+        };
+        self.finish(id, Err(PublishError::Protocol(e.clone())));
+        if qos == QoS::ExactlyOnce && ack == PacketType::PubAck {
+            self.give_up_qos2();
+        }
+        self.protocol_error(now, e);
+    }
+
+    /// The server showed that it does not support QoS 2 (it answered one with PUBACK, or
+    /// closed the connection on it again and again): from now on QoS 2 is treated as above its
+    /// Maximum QoS, and QoS 2 messages not yet past PUBREC fail.
+    fn give_up_qos2(&mut self) {
+        self.qos2_unsupported = true;
+        let ids: Vec<PacketId> = self
+            .inflight
+            .values()
+            .filter(|m| !m.released && m.publish.qos.qos() == QoS::ExactlyOnce)
+            .map(|m| m.id)
+            .collect();
+        for id in ids {
+            self.finish(id, Err(qos2_unsupported()));
+        }
+        let (refused, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.queue)
+            .into_iter()
+            .partition(|q| q.message.qos == QoS::ExactlyOnce);
+        self.queue = keep.into();
+        for q in refused {
+            self.store.remove_outgoing(q.seq);
+            if let Some(ticket) = q.ticket {
+                self.output.push_back(Output::PublishDone {
+                    ticket,
+                    result: Err(qos2_unsupported()),
+                });
+            }
+        }
+    }
+
+    /// The connection ended because the server closed it: the oldest message it had not
+    /// answered is the likely cause. After `max_publish_closures` such closures in a row the
+    /// message is given up.
+    pub(super) fn strike_oldest_unanswered(&mut self) {
+        let max = self.opts.max_publish_closures;
+        let connection = self.connection;
+        let Some(m) = self
+            .inflight
+            .values_mut()
+            .find(|m| !m.released && m.sent_on == connection)
+        else {
+            return;
+        };
+        m.strikes = m.strikes.saturating_add(1);
+        if max == 0 || m.strikes < max {
+            return;
+        }
+        let (id, qos, attempts) = (m.id, m.publish.qos.qos(), m.strikes);
+        tracing::warn!(
+            packet_id = id.get(),
+            attempts,
+            "the server closes the connection on this message: giving it up"
+        );
+        self.finish(
+            id,
+            Err(PublishError::ServerClosesConnection { attempts, qos }),
+        );
+        if qos == QoS::ExactlyOnce {
+            self.give_up_qos2();
+        }
+    }
+
+    /// A refusal with Quota exceeded (0x97) on a resumed session: the server counts QoS 2
+    /// messages this client no longer knows against its Receive Maximum (a broker that restored
+    /// an old snapshot, or an earlier process that died between PUBREC and PUBREL). Such a
+    /// refusal is counted, and the message kept, when stale-session recovery may still act.
+    fn quota_refused(&mut self, a: &PubResponse) -> bool {
+        if a.reason_code != ReasonCode::QuotaExceeded
+            || !self.level.is_v5()
+            || !self.opts.stale_session_recovery
+            || !self.session_resumed
+        {
+            return false;
+        }
+        self.quota_refusals += 1;
+        true
+    }
+
+    /// Puts a message the server refused for lack of quota back in the queue, in its place, and
+    /// starts a fresh session once the refusals show that the resumed one is stale.
+    fn requeue(&mut self, now: Instant, id: PacketId) {
+        let Some(seq) = self.by_id.remove(&id) else {
+            return;
+        };
+        let Some(m) = self.inflight.remove(&seq) else {
+            return;
+        };
+        let mut publish = m.publish;
+        publish.dup = false;
+        self.store.put_outgoing(
+            seq,
+            &StoredMessage {
+                publish: publish.clone(),
+                stage: OutgoingStage::Queued,
+            },
+        );
+        let at = self.queue.partition_point(|q| q.seq < seq);
+        self.queue.insert(
+            at,
+            Queued {
+                seq,
+                message: Message::from_publish(publish),
+                ticket: m.ticket,
+                strikes: m.strikes,
+            },
+        );
+        if self.quota_refusals >= STALE_SESSION_REFUSALS {
+            self.start_fresh_session(now);
+        } else {
+            self.pump(now);
+        }
+    }
+}
+
+/// Quota refusals on a resumed session after which it is taken to be stale.
+pub(super) const STALE_SESSION_REFUSALS: u32 = 3;
+
+fn qos2_unsupported() -> PublishError {
+    PublishError::Rejected {
+        reason_code: ReasonCode::QoSNotSupported,
+        reason_string: Some(
+            "the server does not support QoS 2: it answered QoS 2 with PUBACK or closed the \
+             connection on it"
+                .to_owned(),
+        ),
     }
 }

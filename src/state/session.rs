@@ -12,10 +12,10 @@
 use std::time::{Duration, Instant};
 
 use super::control::Control;
-use super::sender::Queued;
+use super::sender::{Queued, STALE_SESSION_REFUSALS};
 use super::{Engine, Output, PublishAck};
 use crate::codec;
-use crate::error::{ConnectionError, ProtocolError, PublishError, SubscribeError};
+use crate::error::{ConnectionError, DecodeError, ProtocolError, PublishError, SubscribeError};
 use crate::message::Message;
 use crate::options::SessionLostPolicy;
 use crate::packet::{
@@ -70,7 +70,10 @@ impl<T> Engine<T> {
         let mut connect = Connect::new(self.level, self.client_id.clone());
         // At 5.0 only the first connection may start clean; later ones resume the session
         // (it is gone anyway when the Session Expiry Interval is 0). At 3.1.1 the flag is kept.
-        connect.clean_start = if self.level.is_v5() && self.ever_connected {
+        // A stale session is replaced by a fresh one (stale-session recovery).
+        connect.clean_start = if self.fresh_session {
+            true
+        } else if self.level.is_v5() && self.ever_connected {
             false
         } else {
             self.opts.clean_start
@@ -125,6 +128,7 @@ impl<T> Engine<T> {
         self.conn = Conn::Connecting {
             deadline: now + self.opts.connect_timeout,
         };
+        self.connection += 1;
         self.aliases.clear();
         self.keep_alive.reset(now);
         self.send(now, Packet::Connect(Box::new(connect)));
@@ -142,6 +146,32 @@ impl<T> Engine<T> {
             .or(error)
             .unwrap_or(ConnectionError::ConnectionClosed);
         let was_connected = matches!(self.conn, Conn::Connected);
+        if was_connected && closed_by_server(&error) {
+            self.strike_oldest_unanswered();
+            // [MQTT-3.3.4-9] we never exceed the server's Receive Maximum: when it says we did
+            // on a resumed session, it counts messages we no longer know.
+            if let ConnectionError::ServerDisconnect(d) = &error {
+                if self.session_resumed && self.opts.stale_session_recovery {
+                    match d.reason_code {
+                        ReasonCode::ReceiveMaximumExceeded => self.fresh_session = true,
+                        ReasonCode::QuotaExceeded => {
+                            self.quota_refusals += 1;
+                            if self.quota_refusals >= STALE_SESSION_REFUSALS {
+                                self.fresh_session = true;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        // The backoff starts again only after a connection that stayed up for a while, so a
+        // server that accepts and then drops the connection meets growing delays.
+        if let Some(at) = self.connected_at.take() {
+            if now.saturating_duration_since(at) >= self.opts.reconnect.stable_after {
+                self.backoff.reset();
+            }
+        }
         // Unwritten QoS 0 publishes are lost with the connection.
         for t in std::mem::take(&mut self.transmit) {
             if let Some(ticket) = t.written {
@@ -219,8 +249,13 @@ impl<T> Engine<T> {
         self.conn = Conn::Connected;
         let first = !self.ever_connected;
         self.ever_connected = true;
-        self.backoff.reset();
+        self.connected_at = Some(now);
         self.keep_alive.on_received(now);
+        self.fresh_session = false;
+        self.session_resumed = ack.session_present;
+        if !ack.session_present {
+            self.quota_refusals = 0;
+        }
 
         if ack.session_present {
             self.resend_inflight(now);
@@ -246,6 +281,10 @@ impl<T> Engine<T> {
                 p.dup = true;
                 resend.push(p);
             }
+        }
+        let connection = self.connection;
+        for m in self.inflight.values_mut() {
+            m.sent_on = connection;
         }
         for p in resend {
             self.send(now, Packet::Publish(p));
@@ -293,6 +332,7 @@ impl<T> Engine<T> {
                         seq,
                         message: Message::from_publish(p),
                         ticket: m.ticket,
+                        strikes: m.strikes,
                     });
                 }
                 SessionLostPolicy::Fail => {
@@ -316,6 +356,50 @@ impl<T> Engine<T> {
         if !first && self.opts.resubscribe && !self.subscriptions.is_empty() {
             self.resubscribe();
         }
+    }
+
+    /// The resumed session is stale (see [`crate::ConnectOptions::stale_session_recovery`]):
+    /// ends the connection (DISCONNECT, Normal) so that the next one starts a fresh session.
+    pub(super) fn start_fresh_session(&mut self, now: Instant) {
+        tracing::warn!(
+            refusals = self.quota_refusals,
+            "the resumed session is stale: starting a fresh session"
+        );
+        self.fresh_session = true;
+        if self.level.is_v5() && matches!(self.conn, Conn::Connected) {
+            self.send(
+                now,
+                Packet::Disconnect(Disconnect::new(ReasonCode::Success)),
+            );
+        }
+        if self.close_reason.is_none() {
+            self.close_reason = Some(ConnectionError::StaleSession {
+                refusals: self.quota_refusals,
+            });
+        }
+    }
+
+    /// Bytes from the server that are not a valid packet: at 5.0 the connection ends with
+    /// DISCONNECT and the reason code the rule names (0x81 Malformed Packet, 0x95 Packet too
+    /// large, 0x82 Protocol Error) [MQTT-4.13.1-1]; then it is closed.
+    pub fn handle_decode_error(&mut self, now: Instant, e: DecodeError) {
+        if self.close_reason.is_some() || matches!(self.conn, Conn::Idle { .. } | Conn::Closed) {
+            return;
+        }
+        tracing::warn!(error = %e, "malformed packet from the server, closing the connection");
+        if self.level.is_v5() {
+            let mut d = Disconnect::new(e.reason_code());
+            d.properties.push(Property::ReasonString(
+                MqttString::try_from(e.to_string()).unwrap_or_default(),
+            ));
+            self.send(now, Packet::Disconnect(d));
+        }
+        self.close_reason = Some(match e {
+            DecodeError::PacketTooLarge { size, max } => {
+                ConnectionError::PacketTooLarge { size, max }
+            }
+            other => ConnectionError::Decode(other),
+        });
     }
 
     pub(super) fn protocol_error(&mut self, now: Instant, e: ProtocolError) {
@@ -415,5 +499,23 @@ impl<T> Engine<T> {
         self.fail_reauth("the client is closed");
         let ticket = self.disconnecting.take().and_then(|d| d.ticket);
         self.output.push_back(Output::Closed { ticket, error });
+    }
+}
+
+/// The server ended the connection (closed or reset the socket, or sent DISCONNECT with an
+/// error), as opposed to the client giving up on it.
+fn closed_by_server(e: &ConnectionError) -> bool {
+    use std::io::ErrorKind;
+    match e {
+        ConnectionError::ConnectionClosed => true,
+        ConnectionError::Io { kind, .. } => matches!(
+            kind,
+            ErrorKind::ConnectionReset
+                | ErrorKind::ConnectionAborted
+                | ErrorKind::BrokenPipe
+                | ErrorKind::UnexpectedEof
+        ),
+        ConnectionError::ServerDisconnect(d) => d.reason_code.is_error(),
+        _ => false,
     }
 }

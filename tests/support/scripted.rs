@@ -35,9 +35,15 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use bytes::Bytes;
 use pigeon_mqtt::codec::{self, Decoded};
-use pigeon_mqtt::packet::{ConnAck, Connect, Packet, ProtocolLevel};
-use pigeon_mqtt::{ConnectOptions, ConnectionError, Event, EventLoop, Message, ReconnectOptions};
+use pigeon_mqtt::packet::{
+    ConnAck, Connect, Packet, PacketId, ProtocolLevel, Publish, QosPid, ReasonCode,
+};
+use pigeon_mqtt::topic::TopicName;
+use pigeon_mqtt::{
+    Client, ConnectOptions, ConnectionError, Event, EventLoop, Message, ReconnectOptions,
+};
 
 /// How long any single step (accept, expect, an event) may take before the test fails.
 pub const STEP: Duration = Duration::from_secs(5);
@@ -405,4 +411,72 @@ fn is_completion(e: &Event) -> bool {
         e,
         Event::Published(_) | Event::Subscribed(_) | Event::Unsubscribed(_)
     )
+}
+
+// ---- a connected client and its broker, and small builders ------------------------------------
+
+/// A client connected to a fresh scripted broker, with the first connection accepted.
+pub struct Session {
+    pub broker: ScriptedBroker,
+    pub client: Client,
+    pub events: Events,
+    pub conn: Conn,
+    /// The CONNECT of the first connection.
+    pub connect: Connect,
+}
+
+impl Session {
+    pub async fn connect(
+        level: ProtocolLevel,
+        opts: impl FnOnce(ConnectOptions) -> ConnectOptions,
+    ) -> Session {
+        Session::connect_with(level, opts, success()).await
+    }
+
+    pub async fn connect_with(
+        level: ProtocolLevel,
+        opts: impl FnOnce(ConnectOptions) -> ConnectOptions,
+        connack: ConnAck,
+    ) -> Session {
+        let broker = ScriptedBroker::start().await;
+        let (client, eventloop) = Client::new(opts(broker.options(level)));
+        let mut events = Events::spawn(eventloop);
+        let (conn, connect) = broker.accept_connect(connack).await;
+        assert_eq!(connect.protocol, level);
+        events.connected().await;
+        Session {
+            broker,
+            client,
+            events,
+            conn,
+            connect,
+        }
+    }
+}
+
+pub fn success() -> ConnAck {
+    ConnAck::new(false, ReasonCode::Success)
+}
+
+pub fn pid(n: u16) -> PacketId {
+    PacketId::new(n).expect("non-zero packet identifier")
+}
+
+pub async fn within<F: std::future::IntoFuture>(f: F) -> F::Output {
+    tokio::time::timeout(STEP, f)
+        .await
+        .unwrap_or_else(|_| panic!("not completed within {STEP:?}"))
+}
+
+pub async fn expect_publish(conn: &mut Conn) -> Publish {
+    match conn.expect().await {
+        Packet::Publish(p) => p,
+        other => panic!("expected PUBLISH, got {other:?}"),
+    }
+}
+
+pub fn publish(topic: &str, payload: impl Into<Bytes>, qos: QosPid) -> Publish {
+    let mut p = Publish::new(TopicName::new(topic).expect("valid topic"), payload);
+    p.qos = qos;
+    p
 }
