@@ -27,6 +27,8 @@ const READ_CHUNK: usize = 4096;
 const STACK_READ: usize = 4096;
 /// Read size while data streams in (the previous read filled its buffer).
 const BUSY_READ: usize = 64 * 1024;
+/// After DISCONNECT, how long to wait at most for the server to close its side.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How a request is completed: the one-shot sender of the future that awaits it.
 #[derive(Debug)]
@@ -100,6 +102,8 @@ pub struct EventLoop {
     finished: Option<ConnectionError>,
     close_deadline: Option<Instant>,
     read_busy: bool,
+    /// A DISCONNECT was written on this connection.
+    sent_disconnect: bool,
 }
 
 impl std::fmt::Debug for EventLoop {
@@ -134,6 +138,7 @@ impl EventLoop {
             finished: None,
             close_deadline: None,
             read_busy: false,
+            sent_disconnect: false,
         }
     }
 
@@ -247,6 +252,13 @@ impl EventLoop {
                 // A blocked write (keep alive timeout) would block the shutdown too: just drop.
                 if self.chunks.is_empty() {
                     let _ = t.shutdown().await;
+                    if std::mem::take(&mut self.sent_disconnect) {
+                        // Closing a socket with unread data resets it, and the server may then
+                        // discard what it has not read yet: the DISCONNECT itself. The server
+                        // closes its side on DISCONNECT; wait for that (bounded).
+                        let limit = self.opts.disconnect_timeout.min(LINGER);
+                        let _ = tokio::time::timeout(limit, drain_until_eof(&mut t)).await;
+                    }
                 }
             }
             self.lost(None);
@@ -290,6 +302,7 @@ impl EventLoop {
         self.transport = None;
         self.close_deadline = None;
         self.read_busy = false;
+        self.sent_disconnect = false;
         self.write_buf.clear();
         self.chunks.clear();
         for t in self.written.drain(..) {
@@ -331,6 +344,7 @@ impl EventLoop {
             if let Some(t) = written {
                 self.written.push(t);
             }
+            self.sent_disconnect |= matches!(packet, Packet::Disconnect(_));
         }
         if !self.write_buf.is_empty() {
             self.chunks.push_back(self.write_buf.split().freeze());
@@ -594,6 +608,16 @@ async fn write_chunks(stream: &mut Transport, chunks: &mut VecDeque<Bytes>) -> s
         }
     }
     Ok(())
+}
+
+/// Reads and discards until the peer closes (or fails).
+async fn drain_until_eof(t: &mut Transport) {
+    let mut scratch = [0u8; 512];
+    while let Ok(n) = t.read(&mut scratch).await {
+        if n == 0 {
+            break;
+        }
+    }
 }
 
 /// Reads at a packet boundary through a buffer on the stack (not in the future's state, which

@@ -253,6 +253,8 @@ pub struct Engine<T> {
     quota_refusals: u32,
     /// The next CONNECT starts a fresh session (Clean Start 1).
     fresh_session: bool,
+    /// The stale session's connection ends once no message awaits PUBCOMP.
+    leaving_stale: bool,
 }
 
 impl<T> std::fmt::Debug for Engine<T> {
@@ -306,6 +308,7 @@ impl<T> Engine<T> {
             session_resumed: false,
             quota_refusals: 0,
             fresh_session: false,
+            leaving_stale: false,
         };
         for (seq, m) in stored.outgoing {
             engine.seq = engine.seq.max(seq + 1);

@@ -88,6 +88,11 @@ impl<T> Engine<T> {
         if !matches!(self.conn, Conn::Connected) || self.close_reason.is_some() {
             return;
         }
+        if self.leaving_stale {
+            // Nothing new goes to a session about to be replaced.
+            self.leave_stale_session(now);
+            return;
+        }
         self.pump_control(now);
         let window = self.window();
         while let Some(front) = self.queue.front() {

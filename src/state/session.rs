@@ -146,6 +146,7 @@ impl<T> Engine<T> {
             .or(error)
             .unwrap_or(ConnectionError::ConnectionClosed);
         let was_connected = matches!(self.conn, Conn::Connected);
+        self.leaving_stale = false;
         if was_connected && closed_by_server(&error) {
             self.strike_oldest_unanswered();
             // [MQTT-3.3.4-9] we never exceed the server's Receive Maximum: when it says we did
@@ -359,13 +360,26 @@ impl<T> Engine<T> {
     }
 
     /// The resumed session is stale (see [`crate::ConnectOptions::stale_session_recovery`]):
-    /// ends the connection (DISCONNECT, Normal) so that the next one starts a fresh session.
+    /// the next connection starts a fresh session. Before this one ends, nothing new is sent
+    /// and the QoS 2 messages past PUBREC get their PUBCOMP: the fresh session discards the
+    /// broker's copy of anything still awaiting PUBREL, and such a message (PUBREC received,
+    /// so never published again) would be lost. Then DISCONNECT (Normal) and the close.
     pub(super) fn start_fresh_session(&mut self, now: Instant) {
         tracing::warn!(
             refusals = self.quota_refusals,
             "the resumed session is stale: starting a fresh session"
         );
         self.fresh_session = true;
+        self.leaving_stale = true;
+        self.leave_stale_session(now);
+    }
+
+    /// Ends the stale session's connection once no message awaits PUBCOMP.
+    pub(super) fn leave_stale_session(&mut self, now: Instant) {
+        if !self.leaving_stale || self.inflight.values().any(|m| m.released) {
+            return;
+        }
+        self.leaving_stale = false;
         if self.level.is_v5() && matches!(self.conn, Conn::Connected) {
             self.send(
                 now,
