@@ -89,7 +89,9 @@ mod transport;
 
 pub use callbacks::{CallbackClient, DisconnectInfo, LoopHandle};
 pub use client::{AckToken, Client, IntoTopicFilter, Messages, PublishToken};
-pub use error::{ClientError, ConnectionError, ProtocolError, PublishError, SubscribeError};
+pub use error::{
+    ClientError, ConnectionError, ProtocolError, ProxyError, PublishError, SubscribeError,
+};
 pub use eventloop::{Event, EventLoop};
 pub use message::{IntoTopicName, Message};
 #[cfg(feature = "tls")]
@@ -100,3 +102,4 @@ pub use state::PublishAck;
 /// The rustls version this crate is built with, for [`TlsOptions::from_config`].
 #[cfg(feature = "tls")]
 pub use tokio_rustls::rustls;
+pub use transport::{Proxy, ProxyKind};
