@@ -55,6 +55,9 @@
 //! [`ConnectionError::Tls`] that says why (expired, not valid for the name, unknown issuer).
 //! Several servers can be given ([`ConnectOptions::add_server`]); each connection attempt goes to
 //! the next one.
+//! Any of them but a Unix socket can go through a proxy ([`ConnectOptions::proxy`]: HTTP
+//! CONNECT or SOCKS5, or from the environment); TLS then runs inside the tunnel, for the
+//! broker's name.
 //!
 //! Features: `tls-ring` (default) or `tls-aws-lc-rs` choose the crypto provider;
 //! `native-roots` (default) and `webpki-roots` the default trust roots; `websocket` adds

@@ -675,10 +675,16 @@ mod tests {
         let p = o.proxy_setting().unwrap();
         assert_eq!(p.credentials(), Some(("u", "p@ss")));
         assert_eq!(p.port(), 3128);
-        // Unencoded works as long as it has no '&'.
-        let o = ConnectOptions::from_url("ws://h/mqtt?proxy=http://127.0.0.1:3128&a=b").unwrap();
+        // Unencoded works as long as it has no '&'; it is not part of a WebSocket path.
+        let o = ConnectOptions::from_url("mqtt://h?proxy=http://127.0.0.1:3128").unwrap();
         assert_eq!(o.proxy_setting().unwrap().port(), 3128);
-        assert_eq!(o.server_list()[0].path(), "/mqtt?a=b");
+        #[cfg(feature = "websocket")]
+        {
+            let o =
+                ConnectOptions::from_url("ws://h/mqtt?proxy=http://127.0.0.1:3128&a=b").unwrap();
+            assert_eq!(o.proxy_setting().unwrap().port(), 3128);
+            assert_eq!(o.server_list()[0].path(), "/mqtt?a=b");
+        }
         // The password of a bad proxy URL stays hidden.
         let err =
             ConnectOptions::from_url("mqtt://h?proxy=ftp%3A%2F%2Fu%3Asecret%40h").unwrap_err();
