@@ -3,6 +3,8 @@
 use crate::packet::{PacketType, PropertyContext, PropertyId, ProtocolLevel, StringError};
 use crate::topic::TopicError;
 
+pub use crate::transport::ProxyError;
+
 /// Why bytes received are not a valid MQTT packet. Each message names the rule that broke.
 ///
 /// "Need more bytes" is not an error: see [`crate::codec::Decoded::Incomplete`].
@@ -431,6 +433,10 @@ pub enum ConnectionError {
     /// The client was closed with `disconnect` or all handles were dropped.
     #[error("the client was closed")]
     Closed,
+    /// The proxy could not be reached, refused the tunnel, or answered something else (see
+    /// [`crate::ConnectOptions::proxy`]).
+    #[error(transparent)]
+    Proxy(#[from] ProxyError),
 }
 
 fn wrong_ack(qos: crate::packet::QoS, ack: PacketType) -> String {

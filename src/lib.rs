@@ -55,6 +55,9 @@
 //! [`ConnectionError::Tls`] that says why (expired, not valid for the name, unknown issuer).
 //! Several servers can be given ([`ConnectOptions::add_server`]); each connection attempt goes to
 //! the next one.
+//! Any of them but a Unix socket can go through a proxy ([`ConnectOptions::proxy`]: HTTP
+//! CONNECT or SOCKS5, or from the environment); TLS then runs inside the tunnel, for the
+//! broker's name.
 //!
 //! Features: `tls-ring` (default) or `tls-aws-lc-rs` choose the crypto provider;
 //! `native-roots` (default) and `webpki-roots` the default trust roots; `websocket` adds
@@ -89,7 +92,9 @@ mod transport;
 
 pub use callbacks::{CallbackClient, DisconnectInfo, LoopHandle};
 pub use client::{AckToken, Client, IntoTopicFilter, Messages, PublishToken};
-pub use error::{ClientError, ConnectionError, ProtocolError, PublishError, SubscribeError};
+pub use error::{
+    ClientError, ConnectionError, ProtocolError, ProxyError, PublishError, SubscribeError,
+};
 pub use eventloop::{Event, EventLoop};
 pub use message::{IntoTopicName, Message};
 #[cfg(feature = "tls")]
@@ -103,3 +108,4 @@ pub use state::PublishAck;
 /// The rustls version this crate is built with, for [`TlsOptions::from_config`].
 #[cfg(feature = "tls")]
 pub use tokio_rustls::rustls;
+pub use transport::{Proxy, ProxyKind};

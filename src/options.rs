@@ -132,6 +132,9 @@ pub enum UrlError {
     /// A port that is not a number from 1 to 65535.
     #[error("URL port {0:?} is not a number from 1 to 65535")]
     InvalidPort(String),
+    /// A proxy URL whose scheme is not `http`, `socks5` or `socks5h`.
+    #[error("proxy URL scheme {0:?} is not supported (supported: http, socks5, socks5h)")]
+    UnsupportedProxyScheme(String),
     /// A query parameter that is unknown or has a bad value.
     #[error("URL query parameter {0:?} is unknown or has an invalid value")]
     InvalidQuery(String),
@@ -165,6 +168,10 @@ pub struct ConnectOptions {
     pub(crate) tls: TlsOptions,
     #[cfg(feature = "websocket")]
     pub(crate) ws_headers: Vec<(String, String)>,
+    /// The proxy every server is reached through (`ConnectOptions::proxy`).
+    pub(crate) proxy: Option<crate::transport::Proxy>,
+    /// Read the proxy from the environment when `proxy` is `None`.
+    pub(crate) proxy_from_env: bool,
     pub(crate) protocol: ProtocolLevel,
     pub(crate) client_id: MqttString,
     pub(crate) clean_start: bool,
@@ -206,6 +213,8 @@ impl fmt::Debug for ConnectOptions {
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("reconnect", &self.reconnect)
+            .field("proxy", &self.proxy)
+            .field("proxy_from_env", &self.proxy_from_env)
             .finish_non_exhaustive()
     }
 }
@@ -226,6 +235,8 @@ impl ConnectOptions {
             tls: TlsOptions::new(),
             #[cfg(feature = "websocket")]
             ws_headers: Vec::new(),
+            proxy: None,
+            proxy_from_env: false,
             protocol: ProtocolLevel::V5,
             client_id: MqttString::empty(),
             clean_start: true,
@@ -267,7 +278,7 @@ impl ConnectOptions {
     /// | `unix:///path/to/socket` | Unix domain socket (Unix only) | |
     ///
     /// Options: `client_id=ID`, `keep_alive=SECS`, `clean_start=true|false`,
-    /// `protocol=5|4|3`. A path is only allowed for WebSockets (default `/`); there, query
+    /// `protocol=5|4|3`, `proxy=URL` (percent-encoded, see [`ConnectOptions::proxy`]). A path is only allowed for WebSockets (default `/`); there, query
     /// parameters other than these options stay in the request path (for pre-signed URLs).
     /// TLS settings come from [`ConnectOptions::tls`]; more servers from
     /// [`ConnectOptions::add_server`].
@@ -303,6 +314,16 @@ impl ConnectOptions {
                     "3" | "3.1" => ProtocolLevel::V3_1,
                     _ => return Err(bad()),
                 }),
+                // The value is percent-encoded; the proxy URL hides its password in errors.
+                "proxy" => {
+                    let url = percent_decode(v).ok_or_else(|| {
+                        UrlError::Malformed(
+                            "proxy=...".to_owned(),
+                            "invalid percent-encoding in the proxy URL",
+                        )
+                    })?;
+                    opts.proxy(&url)?
+                }
                 _ => return Err(bad()),
             };
         }
@@ -962,12 +983,13 @@ impl fmt::Display for Server {
 
 /// Query parameters that set options (everything else is an error, or for WebSockets part of
 /// the request path).
-const URL_OPTIONS: [&str; 5] = [
+const URL_OPTIONS: [&str; 6] = [
     "client_id",
     "keep_alive",
     "clean_start",
     "clean_session",
     "protocol",
+    "proxy",
 ];
 
 /// A URL split into the server, credentials and option parameters.
@@ -1105,7 +1127,7 @@ impl ParsedUrl {
 }
 
 /// Decodes `%XX` escapes; `None` for a malformed escape or a result that is not UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
     let mut out = Vec::with_capacity(s.len());
     let mut bytes = s.bytes();
     while let Some(b) = bytes.next() {
@@ -1120,7 +1142,7 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-fn split_host_port(s: &str, default_port: u16) -> Result<(String, u16), UrlError> {
+pub(crate) fn split_host_port(s: &str, default_port: u16) -> Result<(String, u16), UrlError> {
     let port_of = |p: &str| -> Result<u16, UrlError> {
         match p.parse::<u16>() {
             Ok(n) if n > 0 => Ok(n),

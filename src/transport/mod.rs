@@ -1,7 +1,9 @@
 //! Transports: how the bytes of a connection travel. The event loop sees one boxed
 //! `AsyncRead + AsyncWrite` whatever the scheme: TCP, TLS, WebSocket (over TCP or TLS) or a
-//! Unix socket. Nothing here knows about MQTT packets.
+//! Unix socket, each network one directly or through a proxy. Nothing here knows about MQTT
+//! packets.
 
+pub(crate) mod proxy;
 #[cfg(feature = "tls")]
 mod tls;
 #[cfg(feature = "websocket")]
@@ -13,6 +15,8 @@ use tokio::net::TcpStream;
 use crate::error::ConnectionError;
 use crate::options::{ConnectOptions, Scheme, Server};
 
+pub use proxy::{Proxy, ProxyError, ProxyKind};
+
 /// A connected byte stream.
 pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 
@@ -21,22 +25,44 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 /// The transport the event loop owns.
 pub(crate) type Transport = Box<dyn Io>;
 
-/// Opens the transport to `server`, with the TLS and WebSocket settings of `opts`. Everything
-/// up to the first MQTT byte happens here: TCP connect, TLS handshake, WebSocket upgrade.
+/// Opens the transport to `server`, with the TLS, WebSocket and proxy settings of `opts`.
+/// Everything up to the first MQTT byte happens here (within the connect timeout): TCP
+/// connect, proxy handshake, TLS handshake, WebSocket upgrade.
 pub(crate) async fn connect(
     opts: &ConnectOptions,
     server: &Server,
 ) -> Result<Transport, ConnectionError> {
     match server.scheme {
-        Scheme::Mqtt => Ok(Box::new(
-            tcp(&server.host, server.port, opts.tcp_nodelay).await?,
-        )),
+        Scheme::Mqtt => over_tcp!(opts, server, |stream| Ok(Box::new(stream))),
         Scheme::Mqtts => mqtts(opts, server).await,
         Scheme::Ws => ws(opts, server).await,
         Scheme::Wss => wss(opts, server).await,
-        Scheme::Unix => unix(server).await,
+        Scheme::Unix => {
+            // Fails when a proxy is configured: a socket path cannot be tunnelled.
+            proxy::route(opts, server)?;
+            unix(server).await
+        }
     }
 }
+
+/// Evaluates `$finish` with `$stream` bound to a TCP connection to `$server`: a direct one
+/// ([`tcp`]), or a tunnel through the proxy `$opts` chooses for it ([`proxy::connect`]).
+/// (A macro rather than a function: the two streams are different types.)
+macro_rules! over_tcp {
+    ($opts:expr, $server:expr, |$stream:ident| $finish:expr) => {
+        match proxy::route($opts, $server)? {
+            None => {
+                let $stream = tcp(&$server.host, $server.port, $opts.tcp_nodelay).await?;
+                $finish
+            }
+            Some(via) => {
+                let $stream = proxy::connect(&via, $server, $opts.tcp_nodelay).await?;
+                $finish
+            }
+        }
+    };
+}
+use over_tcp;
 
 /// A TCP connection with TCP_NODELAY as configured.
 pub(crate) async fn tcp(
@@ -76,8 +102,10 @@ async fn mqtts(opts: &ConnectOptions, server: &Server) -> Result<Transport, Conn
     #[cfg(feature = "tls")]
     {
         let tls = tls::Connector::new(&opts.tls).await?;
-        let stream = tcp(&server.host, server.port, opts.tcp_nodelay).await?;
-        Ok(Box::new(tls.connect(&server.host, stream).await?))
+        // The broker's name, not the proxy's, is sent as SNI and verified.
+        over_tcp!(opts, server, |stream| Ok(Box::new(
+            tls.connect(&server.host, stream).await?
+        )))
     }
     #[cfg(not(feature = "tls"))]
     {
@@ -89,8 +117,9 @@ async fn mqtts(opts: &ConnectOptions, server: &Server) -> Result<Transport, Conn
 async fn ws(opts: &ConnectOptions, server: &Server) -> Result<Transport, ConnectionError> {
     #[cfg(feature = "websocket")]
     {
-        let stream = tcp(&server.host, server.port, opts.tcp_nodelay).await?;
-        Ok(Box::new(ws::connect(stream, opts, server).await?))
+        over_tcp!(opts, server, |stream| Ok(Box::new(
+            ws::connect(stream, opts, server).await?
+        )))
     }
     #[cfg(not(feature = "websocket"))]
     {
@@ -103,9 +132,10 @@ async fn wss(opts: &ConnectOptions, server: &Server) -> Result<Transport, Connec
     #[cfg(all(feature = "websocket", feature = "tls"))]
     {
         let tls = tls::Connector::new(&opts.tls).await?;
-        let stream = tcp(&server.host, server.port, opts.tcp_nodelay).await?;
-        let stream = tls.connect(&server.host, stream).await?;
-        Ok(Box::new(ws::connect(stream, opts, server).await?))
+        over_tcp!(opts, server, |stream| {
+            let stream = tls.connect(&server.host, stream).await?;
+            Ok(Box::new(ws::connect(stream, opts, server).await?))
+        })
     }
     #[cfg(not(all(feature = "websocket", feature = "tls")))]
     {

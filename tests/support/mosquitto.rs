@@ -617,7 +617,7 @@ fn stop_process(mut p: Process, graceful: bool) -> ExitStatus {
 /// holds (std pipes are close-on-exec). If the test process dies without
 /// dropping the broker (statics, abort, SIGKILL), `read` sees EOF and the
 /// watchdog stops the broker and removes its temp dir.
-fn spawn_watchdog(pid: u32, dir: &Path) -> Option<(Child, ChildStdin)> {
+pub fn spawn_watchdog(pid: u32, dir: &Path) -> Option<(Child, ChildStdin)> {
     let script = r#"read _unused
 kill -TERM "$1" 2>/dev/null
 i=0
@@ -641,7 +641,7 @@ rm -rf "$2"
     Some((child, stdin))
 }
 
-fn drop_watchdog(watchdog: Option<(Child, ChildStdin)>) {
+pub fn drop_watchdog(watchdog: Option<(Child, ChildStdin)>) {
     if let Some((mut child, stdin)) = watchdog {
         let _ = child.kill();
         let _ = child.wait();
