@@ -69,7 +69,50 @@
 //! A lost connection is re-established with exponential backoff and jitter
 //! ([`ReconnectOptions`]). With a session present, unacknowledged messages are resent with DUP
 //! set and their original identifiers [MQTT-4.4.0-1]; without one, subscriptions are restored and
-//! in-flight messages follow the [`SessionLostPolicy`].
+//! in-flight messages follow the [`SessionLostPolicy`]. Delays lie between the minimum and the
+//! maximum, doubling after each failed attempt, and start again only once a connection has stayed
+//! up for [`ReconnectOptions::stable_after`], so a broker that accepts and drops at once is not
+//! hammered.
+//!
+//! ## Brokers that misbehave
+//!
+//! No publish is left pending because of what a broker does:
+//!
+//! - an acknowledgement of the wrong kind (PUBACK for QoS 2, as RabbitMQ 3.10 sends; PUBREC or
+//!   PUBCOMP for QoS 1) fails that publish with [`PublishError::Protocol`], frees its slot and
+//!   closes the connection (DISCONNECT 0x82 at 5.0);
+//! - a message on which the server closes the connection again and again (NATS 2.9 on QoS 2)
+//!   fails with [`PublishError::ServerClosesConnection`] after
+//!   [`ConnectOptions::max_publish_closures`] attempts;
+//! - a server that showed it does not support QoS 2 (either way) gets no more QoS 2: those
+//!   publishes fail with `QoSNotSupported`, as above a Maximum QoS of 1;
+//! - a packet larger than [`ConnectOptions::maximum_packet_size`] (1 MiB by default) is refused
+//!   from its fixed header ([`ConnectionError::PacketTooLarge`]), so a connection's memory stays
+//!   within its options.
+//!
+//! ## When a broker forgets
+//!
+//! A broker that loses state it had acknowledged (restarted from an old snapshot, or a session
+//! kept from an earlier process that died between PUBREC and PUBREL) may still hold QoS 2
+//! packet identifiers awaiting a PUBREL that will never come. Such identifiers count against the
+//! broker's Receive Maximum, and this client never reuses an identifier the broker might hold
+//! (a broker treats a PUBLISH with such an identifier as a duplicate [MQTT-4.3.3-10]: the new
+//! message would be lost and the stale one released instead).
+//!
+//! - At 5.0 the broker refuses new messages with Quota exceeded (0x97). After 3 such refusals
+//!   on a resumed session, the client lets the QoS 2 messages past PUBREC complete, ends the
+//!   connection and starts a fresh session ([`ConnectOptions::stale_session_recovery`]); the
+//!   refused and in-flight messages are published again there (by [`SessionLostPolicy`]) and
+//!   subscriptions restored. Nothing the client holds is lost silently. What the fresh session costs: messages the broker had
+//!   queued for this client's subscriptions, and the stale messages themselves (which the broker
+//!   had delivered before it forgot, or which an earlier process never completed).
+//! - At 3.1.1 a broker cannot refuse a message: Mosquitto acknowledges one beyond its quota and
+//!   drops it. The client cannot tell, and the publish resolves `Ok`: measured against Mosquitto,
+//!   20 stale identifiers lost 20 of the next 200 messages, then publishing went on normally. A
+//!   broker with durable, synchronous persistence does not forget.
+//! - Whatever the level, a message the broker had taken (PUBACK, PUBREC) and then forgot is lost;
+//!   a QoS 2 message it had delivered and forgot may be delivered again. The client cannot undo a
+//!   broker's data loss; it is never wedged by it.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
