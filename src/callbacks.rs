@@ -261,6 +261,9 @@ impl<U: Send + 'static> CallbackClient<U> {
             Event::Published(r) => call(&mut self.on_publish, client, ud, &r),
             Event::Subscribed(a) => call(&mut self.on_subscribe, client, ud, &a),
             Event::Unsubscribed(a) => call(&mut self.on_unsubscribe, client, ud, &a),
+            Event::ProtocolFallback { from, to, error } => {
+                tracing::info!(%from, %to, %error, "protocol level fallback");
+            }
         }
     }
 }

@@ -334,25 +334,60 @@ pub enum ProtocolError {
     SessionPresentOnRefusal,
 }
 
+/// The underlying error of a [`ConnectionError`], reachable through
+/// [`std::error::Error::source`]: shared, so that the error stays `Clone`.
+pub type ErrorSource = std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Why a connection attempt failed or an established connection ended.
+///
+/// The variant follows the cause, whatever the transport: [`Resolve`](Self::Resolve) (the host
+/// name), [`Connect`](Self::Connect) (the TCP connection), [`Tls`](Self::Tls) (the TLS
+/// handshake), [`WebSocket`](Self::WebSocket) (the upgrade), [`Proxy`](Self::Proxy),
+/// [`ClosedBeforeConnAck`](Self::ClosedBeforeConnAck), [`Refused`](Self::Refused) (CONNACK),
+/// [`Protocol`](Self::Protocol) and [`Decode`](Self::Decode) (the server broke the protocol),
+/// [`KeepAliveTimeout`](Self::KeepAliveTimeout). Each message says what to check; the
+/// underlying error, where there is one, is [`source()`](std::error::Error::source).
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConnectionError {
-    /// A socket error (refused, reset, unreachable, ...).
+    /// The broker's host name could not be resolved to an address.
+    #[error("cannot resolve the broker's host name {host:?}: {source} (check the name, or use an IP address)")]
+    Resolve {
+        /// The host name.
+        host: String,
+        /// The resolver's error.
+        source: std::sync::Arc<std::io::Error>,
+    },
+    /// No connection could be opened to the broker's address (refused, unreachable): nothing
+    /// listens there, or something blocks the way.
+    #[error("cannot connect to {address}: {source} (is the broker running and listening there?)")]
+    Connect {
+        /// What was tried: `host:port`, or a Unix socket path.
+        address: String,
+        /// The socket error.
+        source: std::sync::Arc<std::io::Error>,
+    },
+    /// A socket error on an open connection (reset, broken pipe, ...).
     #[error("I/O error: {message}")]
     Io {
         /// The kind of the I/O error.
         kind: std::io::ErrorKind,
         /// Its text.
         message: String,
+        /// The error itself.
+        #[source]
+        source: Option<std::sync::Arc<std::io::Error>>,
     },
-    /// The server's address could not be resolved or used.
-    #[error("cannot connect to {address}: {message}")]
-    Address {
-        /// What was tried.
-        address: String,
-        /// Why it failed.
-        message: String,
+    /// The server closed the connection before answering CONNECT with CONNACK, whatever the
+    /// transport (TCP, TLS, WebSocket): the port does not speak MQTT over this transport, or the
+    /// server does not take this protocol level or client.
+    #[error("the server closed the connection before CONNACK (MQTT {level}): check that this port speaks MQTT over this transport (mqtt://, mqtts://, ws://), and that the server accepts MQTT {level}")]
+    ClosedBeforeConnAck {
+        /// The protocol level of the CONNECT.
+        level: crate::packet::ProtocolLevel,
+        /// How the transport reported the close, if it said more than end of file.
+        #[source]
+        source: Option<ErrorSource>,
     },
     /// The server sent bytes that are not a valid MQTT packet.
     #[error("malformed packet from the server: {0}")]
@@ -361,7 +396,7 @@ pub enum ConnectionError {
     #[error("protocol error: {0}")]
     Protocol(#[from] ProtocolError),
     /// The server refused the connection in CONNACK.
-    #[error("connection refused by the server: {reason_code} ({reason})", reason = .reason_code.description())]
+    #[error("connection refused by the server: {reason_code} ({reason}){}", .reason_string.as_deref().map(|s| format!(": {s}")).unwrap_or_default(), reason = .reason_code.description())]
     Refused {
         /// The CONNACK reason code (3.1.1 return codes mapped).
         reason_code: crate::packet::ReasonCode,
@@ -369,15 +404,21 @@ pub enum ConnectionError {
         reason_string: Option<String>,
     },
     /// No CONNACK (or no TCP connection) within the connect timeout.
-    #[error("no CONNACK within the connect timeout")]
+    #[error("no CONNACK within the connect timeout (check the address and port, and whether a firewall drops the packets)")]
     ConnectTimeout,
     /// TLS failed: the server certificate was rejected (the message says why: expired, not
     /// valid yet, not valid for the name, unknown issuer), the server refused the handshake
-    /// (e.g. it requires a client certificate), or the TLS settings cannot be used.
+    /// (e.g. it requires a client certificate), the port does not speak TLS, or the TLS settings
+    /// cannot be used.
     #[error("TLS error: {message}")]
     Tls {
-        /// What went wrong.
+        /// What went wrong, and what to check.
         message: String,
+        /// The server's certificate was rejected: this will not change by retrying.
+        certificate_rejected: bool,
+        /// The TLS library's error.
+        #[source]
+        source: Option<ErrorSource>,
     },
     /// A certificate or private key could not be loaded: unreadable file or malformed PEM.
     #[error("cannot load {what} from {origin}: {message}")]
@@ -395,7 +436,14 @@ pub enum ConnectionError {
     WebSocket {
         /// What went wrong.
         message: String,
+        /// The WebSocket library's error.
+        #[source]
+        source: Option<ErrorSource>,
     },
+    /// A proxy ([`crate::ConnectOptions::proxy`]) could not be used: it names the proxy and
+    /// what it answered.
+    #[error(transparent)]
+    Proxy(#[from] crate::transport::ProxyError),
     /// Enhanced authentication failed on the client side (the authenticator refused the
     /// server's data).
     #[error(transparent)]
@@ -406,7 +454,7 @@ pub enum ConnectionError {
     /// The server closed the connection with DISCONNECT (5.0).
     #[error("the server sent DISCONNECT: {}{}", .0.reason_code, reason_string(.0))]
     ServerDisconnect(crate::packet::Disconnect),
-    /// The server closed the socket.
+    /// The server closed the connection (after CONNACK).
     #[error("the server closed the connection")]
     ConnectionClosed,
     /// The server sent a packet larger than the client's Maximum Packet Size. It is refused
@@ -433,11 +481,63 @@ pub enum ConnectionError {
     /// The client was closed with `disconnect` or all handles were dropped.
     #[error("the client was closed")]
     Closed,
-    /// The proxy could not be reached, refused the tunnel, or answered something else (see
-    /// [`crate::ConnectOptions::proxy`]).
-    #[error(transparent)]
-    Proxy(#[from] ProxyError),
 }
+
+impl ConnectionError {
+    /// A TLS error that is not about the server's certificate (settings, provider, name).
+    pub(crate) fn tls(message: String) -> ConnectionError {
+        ConnectionError::Tls {
+            message,
+            certificate_rejected: false,
+            source: None,
+        }
+    }
+
+    /// True for a failure that retrying will not mend without a change on one side: CONNACK
+    /// refusals for bad credentials, authorization, a ban, an unsupported protocol version, an
+    /// invalid client identifier or authentication method; a rejected server certificate; an
+    /// unreadable certificate or key. [`crate::ReconnectOptions::stop_on_permanent_error`] ends
+    /// the event loop on these.
+    ///
+    /// ```
+    /// use pigeon_mqtt::packet::ReasonCode;
+    /// use pigeon_mqtt::ConnectionError;
+    /// let e = ConnectionError::Refused { reason_code: ReasonCode::NotAuthorized, reason_string: None };
+    /// assert!(e.is_permanent());
+    /// assert!(!ConnectionError::KeepAliveTimeout.is_permanent());
+    /// ```
+    pub fn is_permanent(&self) -> bool {
+        use crate::packet::ReasonCode;
+        match self {
+            ConnectionError::Refused { reason_code, .. } => matches!(
+                reason_code,
+                ReasonCode::BadUserNameOrPassword
+                    | ReasonCode::NotAuthorized
+                    | ReasonCode::Banned
+                    | ReasonCode::UnsupportedProtocolVersion
+                    | ReasonCode::ClientIdentifierNotValid
+                    | ReasonCode::BadAuthenticationMethod
+            ),
+            ConnectionError::Tls {
+                certificate_rejected,
+                ..
+            } => *certificate_rejected,
+            ConnectionError::Pem { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// Two errors are equal when they are the same variant with the same message (the underlying
+/// errors of some variants cannot be compared).
+impl PartialEq for ConnectionError {
+    fn eq(&self, other: &Self) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+            && self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for ConnectionError {}
 
 fn wrong_ack(qos: crate::packet::QoS, ack: PacketType) -> String {
     use crate::packet::QoS;
@@ -470,9 +570,15 @@ impl From<std::io::Error> for ConnectionError {
         if let Some(err) = crate::transport::error_behind_io(&e) {
             return err;
         }
+        // The peer closed: a TLS stream without close_notify, a WebSocket reset without its
+        // closing handshake. Reported like a TCP end of file.
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            return ConnectionError::ConnectionClosed;
+        }
         ConnectionError::Io {
             kind: e.kind(),
             message: e.to_string(),
+            source: Some(std::sync::Arc::new(e)),
         }
     }
 }
@@ -527,6 +633,11 @@ pub enum PublishError {
     /// The client was closed before the message completed.
     #[error("the client was closed before the message completed")]
     Closed,
+    /// The client stopped for good before the message completed, because of this connection
+    /// error: the first connection failed (and retrying it is off), or the connection was lost
+    /// with reconnection off.
+    #[error("the message was not delivered: {0}")]
+    Connection(ConnectionError),
 }
 
 fn closes_connection(attempts: u8, qos: crate::packet::QoS) -> String {
@@ -580,4 +691,8 @@ pub enum SubscribeError {
     /// The client was closed before the acknowledgement arrived.
     #[error("the client was closed before the acknowledgement arrived")]
     Closed,
+    /// The client stopped for good before the acknowledgement arrived, because of this
+    /// connection error (see [`PublishError::Connection`]).
+    #[error("no acknowledgement: {0}")]
+    Connection(ConnectionError),
 }

@@ -63,6 +63,18 @@ pub enum Event {
     Subscribed(SubAck),
     /// An UNSUBACK arrived.
     Unsubscribed(UnsubAck),
+    /// The server refused MQTT 5.0 on the first connection (a 3.1.1-only server: Azure IoT Hub,
+    /// RabbitMQ before 3.13, NATS, Aedes), so the client connects again at 3.1.1. Only when the
+    /// application did not choose the level ([`ConnectOptions::protocol`]); the level in use is
+    /// [`EventLoop::protocol_level`].
+    ProtocolFallback {
+        /// The level refused.
+        from: ProtocolLevel,
+        /// The level tried now.
+        to: ProtocolLevel,
+        /// How the server refused.
+        error: ConnectionError,
+    },
 }
 
 /// Drives one client connection: connects, reconnects with backoff, reads and writes packets,
@@ -104,6 +116,8 @@ pub struct EventLoop {
     read_busy: bool,
     /// A DISCONNECT was written on this connection.
     sent_disconnect: bool,
+    /// The CONNACK of the current (or last) connection.
+    connack: Option<ConnAck>,
 }
 
 impl std::fmt::Debug for EventLoop {
@@ -139,12 +153,53 @@ impl EventLoop {
             close_deadline: None,
             read_busy: false,
             sent_disconnect: false,
+            connack: None,
         }
     }
 
-    /// The protocol level of this client.
+    /// The protocol level in use: the one asked for, or 3.1.1 after a
+    /// [`Event::ProtocolFallback`].
     pub fn protocol_level(&self) -> ProtocolLevel {
         self.engine.protocol_level()
+    }
+
+    /// Runs until the first connection is accepted and returns its CONNACK, or returns the error
+    /// that made it fail, like paho's `connect()`: an unreachable broker, a refusal, a TLS
+    /// failure. Spawn or poll the loop afterwards as usual; events other than the connection's
+    /// own are kept for [`EventLoop::poll`]. Requests may be made before: they go out once
+    /// connected, or fail with the same error.
+    ///
+    /// With [`crate::ReconnectOptions::retry_first_connect`] on, failed attempts are retried
+    /// and this waits until one succeeds (or the loop ends). Once connected, it returns the
+    /// CONNACK of the current connection at once.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use pigeon_mqtt::{Client, ConnectOptions};
+    /// let (client, mut eventloop) = Client::new(ConnectOptions::new("127.0.0.1", 1883));
+    /// let ack = eventloop.connect().await?; // Err: refused, unreachable, TLS, ...
+    /// println!("connected, session present: {}", ack.session_present);
+    /// tokio::spawn(eventloop.run());
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect(&mut self) -> Result<ConnAck, ConnectionError> {
+        if self.engine.state() == crate::state::State::Connected {
+            if let Some(ack) = &self.connack {
+                return Ok(ack.clone());
+            }
+        }
+        let mut kept = VecDeque::new();
+        let result = loop {
+            match self.poll().await {
+                Ok(Event::Connected(ack)) => break Ok(ack),
+                Ok(Event::ConnectionLost { .. } | Event::ProtocolFallback { .. }) => {}
+                Ok(other) => kept.push_back(other),
+                Err(e) => break Err(e),
+            }
+        };
+        kept.append(&mut self.events);
+        self.events = kept;
+        result
     }
 
     /// Runs until the next event. Returns an error once the loop has stopped for good: after
@@ -235,7 +290,7 @@ impl EventLoop {
         if self.transport.is_none() && self.engine.wants_transport(self.now()) {
             // Boxed: the connect future (~1.5 KB) would otherwise be part of every `poll()`
             // future, i.e. of every idle connection's task.
-            Box::pin(self.connect()).await;
+            Box::pin(self.open_transport()).await;
             return;
         }
         if let Err(e) = self.flush().await {
@@ -271,7 +326,7 @@ impl EventLoop {
         self.wait().await;
     }
 
-    async fn connect(&mut self) {
+    async fn open_transport(&mut self) {
         // Each attempt goes to the next server in the list (failover).
         let server = self.opts.next_server();
         tracing::debug!(%server, "connecting");
@@ -532,7 +587,13 @@ impl EventLoop {
     fn drain_outputs(&mut self) {
         while let Some(out) = self.engine.poll_output() {
             match out {
-                Output::Connected(ack) => self.events.push_back(Event::Connected(ack)),
+                Output::Connected(ack) => {
+                    self.connack = Some(ack.clone());
+                    self.events.push_back(Event::Connected(ack));
+                }
+                Output::ProtocolFallback { from, to, error } => self
+                    .events
+                    .push_back(Event::ProtocolFallback { from, to, error }),
                 Output::ConnectionLost {
                     error,
                     was_connected,

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use crate::packet::{Properties, Property, Publish, QoS, QosPid};
+use crate::packet::{PacketId, Properties, Property, Publish, QoS, QosPid};
 use crate::topic::{TopicError, TopicName};
 
 /// An application message: topic, payload, QoS, retain flag and (5.0) properties.
@@ -27,6 +27,8 @@ pub struct Message {
     pub(crate) retain: bool,
     pub(crate) dup: bool,
     pub(crate) properties: Properties,
+    /// The packet identifier of a received QoS 1/2 message.
+    pub(crate) packet_id: Option<PacketId>,
 }
 
 impl Message {
@@ -42,6 +44,7 @@ impl Message {
             retain: false,
             dup: false,
             properties: Properties::new(),
+            packet_id: None,
         })
     }
 
@@ -99,6 +102,12 @@ impl Message {
         self.retain
     }
 
+    /// For a received QoS 1 or 2 message: the packet identifier of the PUBLISH that carried it
+    /// (paho's `msg.mid`); `None` for QoS 0 and for messages built to be sent.
+    pub fn packet_id(&self) -> Option<PacketId> {
+        self.packet_id
+    }
+
     /// For a received message: the DUP flag of the PUBLISH that carried it.
     pub fn is_dup(&self) -> bool {
         self.dup
@@ -133,6 +142,7 @@ impl Message {
             retain: p.retain,
             dup: p.dup,
             properties: p.properties,
+            packet_id: p.qos.packet_id(),
         }
     }
 }

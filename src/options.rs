@@ -42,9 +42,17 @@ pub const DEFAULT_MAXIMUM_PACKET_SIZE: u32 = 1024 * 1024;
 pub struct ReconnectOptions {
     /// Reconnect after the connection is lost (default `true`).
     pub enabled: bool,
-    /// Retry a first connection that fails (default `true`); when `false`, the first failure is
-    /// returned as an error by the event loop.
+    /// Retry a first connection that fails (default `false`, as paho's
+    /// `retry_first_connection=False`): the first failure (unreachable broker, refusal, TLS
+    /// failure) ends the event loop with that error, and requests already handed to the client
+    /// fail with it. Once a connection has succeeded, losses are retried (see `enabled`).
     pub retry_first_connect: bool,
+    /// End the event loop, instead of retrying, when a connection fails for a reason retrying
+    /// will not mend (default `false`): bad user name or password, not authorized, banned,
+    /// unsupported protocol version, a rejected server certificate (see
+    /// [`crate::ConnectionError::is_permanent`]). Every refusal reaches the application as an
+    /// event either way.
+    pub stop_on_permanent_error: bool,
     /// Delay before the first retry (default 500 ms).
     pub min_delay: Duration,
     /// Upper bound of the delay, which doubles after each failed attempt (default 30 s).
@@ -60,7 +68,8 @@ impl Default for ReconnectOptions {
     fn default() -> Self {
         ReconnectOptions {
             enabled: true,
-            retry_first_connect: true,
+            retry_first_connect: false,
+            stop_on_permanent_error: false,
             min_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
             stable_after: Duration::from_secs(10),
@@ -83,6 +92,30 @@ impl ReconnectOptions {
     pub fn backoff(mut self, min: Duration, max: Duration) -> Self {
         self.min_delay = min;
         self.max_delay = max.max(min);
+        self
+    }
+
+    /// Retries a first connection that fails, with the same backoff as later ones (see
+    /// [`ReconnectOptions::retry_first_connect`]).
+    ///
+    /// ```
+    /// use pigeon_mqtt::ReconnectOptions;
+    /// assert!(ReconnectOptions::default().retry_first_connect(true).retry_first_connect);
+    /// ```
+    pub fn retry_first_connect(mut self, on: bool) -> Self {
+        self.retry_first_connect = on;
+        self
+    }
+
+    /// Ends the event loop on a permanent failure (see
+    /// [`ReconnectOptions::stop_on_permanent_error`]).
+    ///
+    /// ```
+    /// use pigeon_mqtt::ReconnectOptions;
+    /// assert!(ReconnectOptions::default().stop_on_permanent_error(true).stop_on_permanent_error);
+    /// ```
+    pub fn stop_on_permanent_error(mut self, on: bool) -> Self {
+        self.stop_on_permanent_error = on;
         self
     }
 
@@ -173,6 +206,8 @@ pub struct ConnectOptions {
     /// Read the proxy from the environment when `proxy` is `None`.
     pub(crate) proxy_from_env: bool,
     pub(crate) protocol: ProtocolLevel,
+    /// The application chose the protocol level (no fallback to 3.1.1).
+    pub(crate) protocol_chosen: bool,
     pub(crate) client_id: MqttString,
     pub(crate) clean_start: bool,
     pub(crate) keep_alive: Duration,
@@ -238,6 +273,7 @@ impl ConnectOptions {
             proxy: None,
             proxy_from_env: false,
             protocol: ProtocolLevel::V5,
+            protocol_chosen: false,
             client_id: MqttString::empty(),
             clean_start: true,
             keep_alive: Duration::from_secs(60),
@@ -438,9 +474,13 @@ impl ConnectOptions {
         self.protocol
     }
 
-    /// Protocol level: 5.0 (default), 3.1.1 or 3.1.
+    /// Protocol level: 5.0 (default), 3.1.1 or 3.1. A level set here (or with `protocol=` in
+    /// the URL) is used as it is; without it the client asks for 5.0 and falls back to 3.1.1
+    /// when the server refuses 5.0 (a 3.1.1 CONNACK "unacceptable protocol version", or a close
+    /// before CONNACK) on the first connection, and [`crate::Event::ProtocolFallback`] says so.
     pub fn protocol(mut self, level: ProtocolLevel) -> Self {
         self.protocol = level;
+        self.protocol_chosen = true;
         self
     }
 

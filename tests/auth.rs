@@ -287,7 +287,8 @@ async fn wrong_password_is_refused_and_retries_back_off() {
             .credentials("alice", "wrong")
             .reconnect(
                 ReconnectOptions::default()
-                    .backoff(Duration::from_millis(200), Duration::from_secs(2)),
+                    .backoff(Duration::from_millis(200), Duration::from_secs(2))
+                    .retry_first_connect(true),
             );
         let (_client, mut eventloop) = Client::new(opts);
         let start = Instant::now();
@@ -318,11 +319,11 @@ async fn wrong_password_is_refused_and_retries_back_off() {
                 "{level}: {e:?}"
             );
         }
-        // Delays of at least 100 ms and 200 ms (half of 200 ms and 400 ms, the jitter floor)
-        // separate the three attempts.
+        // Delays of at least 200 ms and 400 ms (the minimum, then twice it: the backoff never
+        // goes below its minimum) separate the three attempts.
         let gap1 = refusals[1].0 - refusals[0].0;
         let gap2 = refusals[2].0 - refusals[1].0;
-        assert!(gap1 >= Duration::from_millis(100), "{level}: {gap1:?}");
-        assert!(gap2 >= Duration::from_millis(200), "{level}: {gap2:?}");
+        assert!(gap1 >= Duration::from_millis(200), "{level}: {gap1:?}");
+        assert!(gap2 >= Duration::from_millis(400), "{level}: {gap2:?}");
     }
 }

@@ -1151,12 +1151,37 @@ golden!(
 /// property length explicitly.
 #[test]
 fn disconnect_v5_reason_code_only() {
-    check_decode_only(
-        V5,
-        &h("e0 01 8e  // DISCONNECT, remaining length 1, Session taken over"),
+    // Without properties the property length is left out (3.14.2.2.1), like PUBACK's.
+    check(
+        &[V5],
         Packet::Disconnect(Disconnect::new(ReasonCode::SessionTakenOver)),
-        &h("e0 02 8e 00  // ... with property length 0"),
+        &h("e0 01 8e  // DISCONNECT, remaining length 1, Session taken over"),
     );
+    // The long form with an explicit property length 0 decodes to the same packet.
+    assert_eq!(
+        decode_all(&h("e0 02 8e 00"), V5, u32::MAX),
+        Ok(Decoded::Packet(Packet::Disconnect(Disconnect::new(
+            ReasonCode::SessionTakenOver
+        ))))
+    );
+}
+
+/// A 3.1.1-only server answers a 5.0 CONNECT with its own two-byte CONNACK, return code 0x01
+/// "unacceptable protocol version" (NATS, Aedes, amqtt): at 5.0 it reads as 0x84 Unsupported
+/// Protocol Version, not as a malformed packet.
+#[test]
+fn connack_v3_answer_to_a_v5_connect_is_unsupported_protocol_version() {
+    for (wire, rc) in [
+        ("20 02 00 01", ReasonCode::UnsupportedProtocolVersion),
+        ("20 02 00 00", ReasonCode::UnsupportedProtocolVersion),
+        ("20 02 00 05", ReasonCode::NotAuthorized),
+    ] {
+        assert_eq!(
+            decode_all(&h(wire), V5, u32::MAX),
+            Ok(Decoded::Packet(Packet::ConnAck(ConnAck::new(false, rc)))),
+            "{wire}"
+        );
+    }
 }
 
 /// Every reason code of the DISCONNECT table (Table 3-10 of MQTT 5.0, [MQTT-3.14.2-1]) is
@@ -1172,7 +1197,7 @@ fn disconnect_v5_every_reason_code_of_the_table() {
         let wire: Vec<u8> = if code == 0 {
             h("e0 00")
         } else {
-            vec![0xe0, 0x02, code, 0x00]
+            vec![0xe0, 0x01, code]
         };
         check(&[V5], Packet::Disconnect(Disconnect::new(rc)), &wire);
     }

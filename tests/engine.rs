@@ -248,8 +248,13 @@ both_versions!(connect_timeout_without_connack, |level| {
 
 both_versions!(refused_connack_reconnects_with_growing_backoff, |level| {
     let (min, max) = (Duration::from_millis(100), Duration::from_secs(1));
-    let mut h =
-        Harness::new(options(level).reconnect(ReconnectOptions::default().backoff(min, max)));
+    let mut h = Harness::new(
+        options(level).reconnect(
+            ReconnectOptions::default()
+                .backoff(min, max)
+                .retry_first_connect(true),
+        ),
+    );
     let mut delays = Vec::new();
     for _ in 0..8 {
         h.open();
@@ -324,12 +329,12 @@ both_versions!(connections_dropped_after_connack_back_off, |level| {
     assert!(delays[5] >= Duration::from_secs(16), "{delays:?}");
 });
 
-both_versions!(first_connect_failure_without_retry_closes, |level| {
-    let reconnect = ReconnectOptions {
-        retry_first_connect: false,
-        ..ReconnectOptions::default()
-    };
-    let mut h = Harness::new(options(level).reconnect(reconnect));
+both_versions!(first_connect_failure_closes_by_default, |level| {
+    // paho's connect(): by default a first connection that fails is not retried.
+    let mut h = Harness::new(options(level).reconnect(ReconnectOptions::default()));
+    // Requests handed over before the outcome is known.
+    let early = h.publish_qos("m/early", QoS::AtLeastOnce);
+    let sub = h.subscribe("m/#");
     h.open();
     h.recv(Packet::ConnAck(ConnAck::new(
         false,
@@ -338,25 +343,178 @@ both_versions!(first_connect_failure_without_retry_closes, |level| {
     h.close_transport();
     let outs = h.outputs();
     assert!(matches!(lost(&outs)[..], [(_, false, false)]), "{outs:?}");
+    let refused = ConnectionError::Refused {
+        reason_code: ReasonCode::BadUserNameOrPassword,
+        reason_string: None,
+    };
+    assert_eq!(closed(&outs), [(None, Some(refused.clone()))], "{outs:?}");
+    // None is left pending: each fails with the error that ended the client.
+    assert_eq!(
+        results(&outs),
+        [(early, Err(PublishError::Connection(refused.clone())))]
+    );
+    assert_eq!(
+        subscribed(&outs),
+        [(sub, Err(SubscribeError::Connection(refused.clone())))]
+    );
+    assert!(h.engine.is_closed());
+    h.advance(Duration::from_secs(3600));
+    assert!(!h.engine.wants_transport(h.now));
+    let t = h.publish_qos("m/1", QoS::AtLeastOnce);
+    assert_eq!(
+        results(&h.outputs()),
+        [(t, Err(PublishError::Connection(refused)))]
+    );
+});
+
+both_versions!(
+    first_connect_tries_every_server_once_without_retries,
+    |level| {
+        let opts = options(level)
+            .servers([
+                "mqtt://127.0.0.1:1",
+                "mqtt://127.0.0.1:2",
+                "mqtt://127.0.0.1:3",
+            ])
+            .unwrap()
+            .reconnect(ReconnectOptions::default());
+        let mut h = Harness::new(opts);
+        for attempt in 0..3 {
+            assert!(h.engine.wants_transport(h.now), "attempt {attempt} at once");
+            h.engine
+                .handle_transport_down(h.now, Some(ConnectionError::ConnectTimeout));
+        }
+        let outs = h.outputs();
+        assert_eq!(
+            lost(&outs)
+                .iter()
+                .map(|(_, _, reconnecting)| *reconnecting)
+                .collect::<Vec<_>>(),
+            [true, true, false]
+        );
+        assert!(h.engine.is_closed());
+    }
+);
+
+both_versions!(permanent_refusal_can_stop_the_reconnects, |level| {
+    let reconnect = ReconnectOptions::default()
+        .retry_first_connect(true)
+        .stop_on_permanent_error(true);
+    let mut h = Harness::new(options(level).reconnect(reconnect));
+    h.connect(false);
+    h.drop_link();
+    h.wait_backoff();
+    // A server unavailable for a while is retried...
+    h.open();
+    h.recv(Packet::ConnAck(ConnAck::new(
+        false,
+        ReasonCode::ServerUnavailable,
+    )));
+    h.close_transport();
+    assert!(matches!(lost(&h.outputs())[..], [_, (_, false, true)]));
+    h.wait_backoff();
+    // ...bad credentials are not: the refusal is reported and the client stops.
+    h.open();
+    h.recv(Packet::ConnAck(ConnAck::new(
+        false,
+        ReasonCode::NotAuthorized,
+    )));
+    h.close_transport();
+    let outs = h.outputs();
+    assert!(matches!(lost(&outs)[..], [(_, false, false)]), "{outs:?}");
+    assert!(h.engine.is_closed());
+});
+
+#[test]
+fn v5_refused_by_a_3_1_1_server_falls_back_to_3_1_1() {
+    // The level is not chosen: 5.0 is asked for, and a 3.1.1 CONNACK "unacceptable protocol
+    // version" (decoded as 0x84 at 5.0) makes the client try again at once at 3.1.1.
+    let opts = ConnectOptions::new("broker.test", 1883).client_id("fallback");
+    let mut h = Harness::new(opts);
+    assert_eq!(h.open().protocol, ProtocolLevel::V5);
+    h.recv(Packet::ConnAck(ConnAck::new(
+        false,
+        ReasonCode::UnsupportedProtocolVersion,
+    )));
+    h.close_transport();
+    let outs = h.outputs();
+    assert!(
+        outs.iter().any(|o| matches!(
+            o,
+            Output::ProtocolFallback {
+                from: ProtocolLevel::V5,
+                to: ProtocolLevel::V3_1_1,
+                ..
+            }
+        )),
+        "{outs:?}"
+    );
+    assert!(
+        lost(&outs).is_empty(),
+        "not reported as a failure: {outs:?}"
+    );
+    assert_eq!(h.open().protocol, ProtocolLevel::V3_1_1);
+    h.accept(ConnAck::new(false, ReasonCode::Success));
+    assert_eq!(h.engine.protocol_level(), ProtocolLevel::V3_1_1);
+
+    // A connection closed before CONNACK falls back the same way.
+    let mut h = Harness::new(ConnectOptions::new("broker.test", 1883));
+    h.open();
+    h.drop_link();
+    assert!(h
+        .outputs()
+        .iter()
+        .any(|o| matches!(o, Output::ProtocolFallback { .. })));
+    assert_eq!(h.open().protocol, ProtocolLevel::V3_1_1);
+}
+
+#[test]
+fn an_explicitly_chosen_level_never_falls_back() {
+    let opts = ConnectOptions::new("broker.test", 1883).protocol(ProtocolLevel::V5);
+    let mut h = Harness::new(opts);
+    h.open();
+    h.recv(Packet::ConnAck(ConnAck::new(
+        false,
+        ReasonCode::UnsupportedProtocolVersion,
+    )));
+    h.close_transport();
+    let outs = h.outputs();
     assert!(
         matches!(
             closed(&outs)[..],
             [(
                 None,
                 Some(ConnectionError::Refused {
-                    reason_code: ReasonCode::BadUserNameOrPassword,
+                    reason_code: ReasonCode::UnsupportedProtocolVersion,
                     ..
                 })
             )]
         ),
         "{outs:?}"
     );
-    assert!(h.engine.is_closed());
-    h.advance(Duration::from_secs(3600));
-    assert!(!h.engine.wants_transport(h.now));
-    let t = h.publish_qos("m/1", QoS::AtLeastOnce);
-    assert_eq!(results(&h.outputs()), [(t, Err(PublishError::Closed))]);
-});
+}
+
+#[test]
+fn connection_closed_before_connack_is_reported_as_such() {
+    let mut h = Harness::new(options(ProtocolLevel::V3_1_1));
+    h.open();
+    h.drop_link();
+    let outs = h.outputs();
+    assert!(
+        matches!(
+            lost(&outs)[..],
+            [(
+                ConnectionError::ClosedBeforeConnAck {
+                    level: ProtocolLevel::V3_1_1,
+                    ..
+                },
+                false,
+                true
+            )]
+        ),
+        "{outs:?}"
+    );
+}
 
 // ---------------------------------------------------------------------------------------------
 // Packet identifiers
@@ -1827,14 +1985,16 @@ impl Harness {
     }
 }
 
-/// Test options: a fixed client id, keep alive 60 s, fast reconnects.
+/// Test options: a fixed client id, keep alive 60 s, fast reconnects, first connection retried.
 fn options(level: ProtocolLevel) -> ConnectOptions {
     ConnectOptions::new("broker.test", 1883)
         .protocol(level)
         .client_id("engine-test")
         .keep_alive(Duration::from_secs(60))
         .reconnect(
-            ReconnectOptions::default().backoff(Duration::from_millis(100), Duration::from_secs(2)),
+            ReconnectOptions::default()
+                .backoff(Duration::from_millis(100), Duration::from_secs(2))
+                .retry_first_connect(true),
         )
 }
 

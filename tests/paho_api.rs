@@ -248,48 +248,59 @@ async fn on_disconnect_is_called_after_disconnect() {
     }
 }
 
+/// paho's `retry_first_connection=False`: a first connection that fails calls
+/// `on_connect_fail` once and ends `loop_forever` with that error.
 #[tokio::test]
-async fn on_connect_fail_is_called_for_an_unreachable_broker() {
-    let opts = ConnectOptions::new("127.0.0.1", closed_port()).reconnect(
-        ReconnectOptions::default().backoff(Duration::from_millis(20), Duration::from_millis(100)),
-    );
+async fn on_connect_fail_ends_the_loop_for_an_unreachable_broker() {
+    let opts = ConnectOptions::new("127.0.0.1", closed_port());
     let mut mqttc = CallbackClient::with_userdata(opts, Vec::new());
     mqttc.on_connect(|_, _, _| panic!("nothing listens there"));
+    mqttc.on_connect_fail(|_, errors, error| errors.push(error.clone()));
+    let end = within("loop_forever", mqttc.loop_forever()).await;
+    assert!(
+        matches!(end, Err(ConnectionError::Connect { .. })),
+        "{end:?}"
+    );
+    let errors = mqttc.userdata();
+    assert!(
+        matches!(errors.as_slice(), [ConnectionError::Connect { .. }]),
+        "{errors:?}"
+    );
+}
+
+/// With `retry_first_connect`, every failed attempt calls `on_connect_fail` and the loop goes
+/// on until the application stops it.
+#[tokio::test]
+async fn on_connect_fail_is_called_for_each_retried_attempt() {
+    let opts = ConnectOptions::new("127.0.0.1", closed_port()).reconnect(
+        ReconnectOptions::default()
+            .backoff(Duration::from_millis(20), Duration::from_millis(100))
+            .retry_first_connect(true),
+    );
+    let mut mqttc = CallbackClient::with_userdata(opts, Vec::new());
     mqttc.on_connect_fail(|client, errors, error| {
         errors.push(error.clone());
-        // Reconnection is on; stop after the first failure.
-        client.try_disconnect().expect("try_disconnect");
+        if errors.len() == 2 {
+            client.try_disconnect().expect("try_disconnect");
+        }
     });
     within("loop_forever", mqttc.loop_forever())
         .await
         .expect("loop ends with the disconnect");
-    let errors = mqttc.userdata();
-    assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(
-        matches!(
-            errors[0],
-            ConnectionError::Io { .. } | ConnectionError::Address { .. }
-        ),
-        "{errors:?}"
-    );
+    assert_eq!(mqttc.userdata().len(), 2, "{:?}", mqttc.userdata());
 }
 
 #[tokio::test]
 async fn on_connect_fail_is_called_when_the_broker_refuses() {
     let broker = Mosquitto::builder().password("alice", "s3cret").build();
     for level in LEVELS {
-        let opts = options(&broker, level).reconnect(
-            ReconnectOptions::default()
-                .backoff(Duration::from_millis(20), Duration::from_millis(100)),
+        let mut mqttc = CallbackClient::with_userdata(options(&broker, level), Vec::new());
+        mqttc.on_connect_fail(|_, errors, error| errors.push(error.clone()));
+        let end = within("loop_forever", mqttc.loop_forever()).await;
+        assert!(
+            matches!(end, Err(ConnectionError::Refused { .. })),
+            "{level}: {end:?}"
         );
-        let mut mqttc = CallbackClient::with_userdata(opts, Vec::new());
-        mqttc.on_connect_fail(|client, errors, error| {
-            errors.push(error.clone());
-            let _ = client.try_disconnect();
-        });
-        within("loop_forever", mqttc.loop_forever())
-            .await
-            .expect("loop ends with the disconnect");
         let errors = mqttc.userdata();
         assert!(
             matches!(

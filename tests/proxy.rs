@@ -314,7 +314,7 @@ async fn dante_reply_errors() {
     );
     // ...while socks5 resolves it here and fails before asking the proxy.
     let err = connect_error(via(ConnectOptions::new(name.as_str(), 1883), &socks)).await;
-    assert!(matches!(&err, ConnectionError::Address { .. }), "{err:?}");
+    assert!(matches!(&err, ConnectionError::Resolve { .. }), "{err:?}");
 }
 
 #[tokio::test]

@@ -27,7 +27,7 @@ fn options(broker: &Mosquitto, tls: TlsOptions) -> ConnectOptions {
 
 fn tls_message(e: &ConnectionError) -> &str {
     match e {
-        ConnectionError::Tls { message } => message,
+        ConnectionError::Tls { message, .. } => message,
         other => panic!("expected ConnectionError::Tls, got {other:?} ({other})"),
     }
 }

@@ -101,7 +101,7 @@ async fn ws_to_a_plain_mqtt_listener_is_a_websocket_error() {
     let url = format!("ws://127.0.0.1:{}/mqtt", broker.port());
     let err = connect_error(ConnectOptions::from_url(&url).unwrap()).await;
     assert!(
-        matches!(&err, ConnectionError::WebSocket { message } if message.contains("upgrade")),
+        matches!(&err, ConnectionError::WebSocket { message, .. } if message.contains("upgrade")),
         "{err:?}"
     );
 }
@@ -144,7 +144,7 @@ async fn wss_round_trip_with_a_private_ca() {
     )
     .await;
     assert!(
-        matches!(&err, ConnectionError::Tls { message } if message.contains("UnknownIssuer")),
+        matches!(&err, ConnectionError::Tls { message, .. } if message.contains("UnknownIssuer")),
         "{err:?}"
     );
 }

@@ -185,6 +185,19 @@ pub(crate) fn decode_connack(r: &mut Reader, level: ProtocolLevel) -> Result<Con
     if flags & 0xFE != 0 {
         return Err(DecodeError::ConnAckReservedFlags(flags));
     }
+    // A 3.1.1-only server answers a 5.0 CONNECT with its own CONNACK, two bytes with return code
+    // 0x01 "unacceptable protocol version" (NATS, Aedes, amqtt do). A 5.0 CONNACK always has a
+    // property length, so a body of two bytes at 5.0 is this answer: the 5.0 equivalent is
+    // 0x84 Unsupported Protocol Version, whatever the code (even 0x00: a server that took our
+    // 5.0 CONNECT for 3.1.1 does not speak 5.0 either).
+    if level.is_v5() && r.remaining() == 1 {
+        let code = r.u8("return code")?;
+        let reason_code = match V3_RETURN_CODES.get(code as usize) {
+            Some(ReasonCode::Success) | None => ReasonCode::UnsupportedProtocolVersion,
+            Some(rc) => *rc,
+        };
+        return Ok(ConnAck::new(false, reason_code));
+    }
     if !level.is_v5() {
         let code = r.u8("return code")?;
         let reason_code =

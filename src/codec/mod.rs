@@ -474,6 +474,14 @@ fn reason_and_properties_lens(
     if !level.is_v5() || (reason == ReasonCode::Success && props.is_empty()) {
         return Ok(Lens::default());
     }
+    // Without properties the property length is left out too (3.14.2.2.1, 3.15.2.2.1: a
+    // Remaining Length below 2 means no properties), as for the acknowledgements.
+    if props.is_empty() {
+        return Ok(Lens {
+            remaining: 1,
+            ..Lens::default()
+        });
+    }
     let body = properties::body_len(props, ctx)?;
     Ok(Lens {
         remaining: 1 + varint_len(body) + body,
@@ -511,6 +519,8 @@ fn write_body(
         }) => {
             if lens.remaining > 0 {
                 buf.put_u8(*reason_code as u8);
+            }
+            if lens.remaining > 1 {
                 properties::encode(properties, lens.props, buf);
             }
         }

@@ -186,6 +186,17 @@ pub enum Output<T> {
         /// Its outcome.
         result: Result<(), AuthError>,
     },
+    /// The first connection is tried again at another protocol level: the server refused `from`
+    /// (a 3.1.1-only server answers a 5.0 CONNECT with "unacceptable protocol version", or
+    /// closes the connection). Only when the application did not choose the level.
+    ProtocolFallback {
+        /// The level refused.
+        from: ProtocolLevel,
+        /// The level tried next.
+        to: ProtocolLevel,
+        /// How the server refused.
+        error: ConnectionError,
+    },
     /// The engine stopped for good: after a graceful disconnect (with that request's ticket),
     /// or when it gave up connecting.
     Closed {
@@ -255,6 +266,11 @@ pub struct Engine<T> {
     fresh_session: bool,
     /// The stale session's connection ends once no message awaits PUBCOMP.
     leaving_stale: bool,
+    /// The error that closed the engine, if it was not a graceful close.
+    closed_error: Option<ConnectionError>,
+    /// First connection attempts left before a failure is final without retries: one per
+    /// server of the list.
+    first_attempts_left: usize,
 }
 
 impl<T> std::fmt::Debug for Engine<T> {
@@ -309,6 +325,8 @@ impl<T> Engine<T> {
             quota_refusals: 0,
             fresh_session: false,
             leaving_stale: false,
+            closed_error: None,
+            first_attempts_left: opts.servers.len().max(1),
         };
         for (seq, m) in stored.outgoing {
             engine.seq = engine.seq.max(seq + 1);
@@ -458,15 +476,15 @@ impl<T> Engine<T> {
         let out = match request {
             Request::Publish { ticket, .. } => Output::PublishDone {
                 ticket,
-                result: Err(PublishError::Closed),
+                result: Err(self.publish_refusal()),
             },
             Request::Subscribe { ticket, .. } => Output::SubscribeDone {
                 ticket,
-                result: Err(SubscribeError::Closed),
+                result: Err(self.subscribe_refusal()),
             },
             Request::Unsubscribe { ticket, .. } => Output::UnsubscribeDone {
                 ticket,
-                result: Err(SubscribeError::Closed),
+                result: Err(self.subscribe_refusal()),
             },
             Request::Disconnect { ticket, .. } => Output::Closed {
                 ticket: Some(ticket),

@@ -19,8 +19,8 @@ use crate::error::{ConnectionError, DecodeError, ProtocolError, PublishError, Su
 use crate::message::Message;
 use crate::options::SessionLostPolicy;
 use crate::packet::{
-    ConnAck, Connect, Disconnect, MqttString, Packet, Property, PropertyId, PubResponse, QoS,
-    ReasonCode,
+    ConnAck, Connect, Disconnect, MqttString, Packet, Property, PropertyId, ProtocolLevel,
+    PubResponse, QoS, ReasonCode,
 };
 use crate::store::{OutgoingStage, StoredMessage};
 
@@ -146,6 +146,12 @@ impl<T> Engine<T> {
             .or(error)
             .unwrap_or(ConnectionError::ConnectionClosed);
         let was_connected = matches!(self.conn, Conn::Connected);
+        let connecting = matches!(self.conn, Conn::Connecting { .. });
+        let error = if connecting {
+            closed_before_connack(error, self.level)
+        } else {
+            error
+        };
         self.leaving_stale = false;
         if was_connected && closed_by_server(&error) {
             self.strike_oldest_unanswered();
@@ -191,17 +197,51 @@ impl<T> Engine<T> {
         self.keep_alive.stop();
         self.fail_reauth("the connection was lost");
 
+        // A server that speaks only 3.1.1 answers a 5.0 CONNECT with the 3.1.1 refusal
+        // "unacceptable protocol version" (or closes the connection): unless the application
+        // chose the level, the first connection is tried again at once at 3.1.1.
+        let refused_v5 = matches!(
+            error,
+            ConnectionError::Refused {
+                reason_code: ReasonCode::UnsupportedProtocolVersion,
+                ..
+            } | ConnectionError::ClosedBeforeConnAck { .. }
+        );
+        if connecting
+            && refused_v5
+            && !self.ever_connected
+            && self.level == ProtocolLevel::V5
+            && !self.opts.protocol_chosen
+            && self.disconnecting.is_none()
+        {
+            tracing::info!(%error, "MQTT 5.0 refused: falling back to 3.1.1");
+            self.level = ProtocolLevel::V3_1_1;
+            self.output.push_back(Output::ProtocolFallback {
+                from: ProtocolLevel::V5,
+                to: ProtocolLevel::V3_1_1,
+                error,
+            });
+            self.conn = Conn::Idle { retry_at: now };
+            return;
+        }
+
         let graceful = self.disconnecting.as_ref().is_some_and(|d| d.sent);
+        // Without retries, a first connection still tries every server of the list once.
+        let next_server = !self.ever_connected && self.first_attempts_left > 1;
+        self.first_attempts_left = self.first_attempts_left.saturating_sub(1);
         let retry = !graceful
             && self.opts.reconnect.enabled
-            && (self.ever_connected || self.opts.reconnect.retry_first_connect)
+            && (self.ever_connected || self.opts.reconnect.retry_first_connect || next_server)
+            && !(self.opts.reconnect.stop_on_permanent_error && error.is_permanent())
             && self.disconnecting.is_none();
         self.output.push_back(Output::ConnectionLost {
             error: error.clone(),
             was_connected,
             reconnecting: retry,
         });
-        if retry {
+        if retry && next_server && !self.opts.reconnect.retry_first_connect {
+            self.conn = Conn::Idle { retry_at: now };
+        } else if retry {
             self.conn = Conn::Idle {
                 retry_at: now + self.backoff.next_delay(),
             };
@@ -469,11 +509,14 @@ impl<T> Engine<T> {
         if !session_persists {
             self.store.clear();
         }
+        // What is still pending fails with the error that ended the client (a first connection
+        // that failed, a lost connection without reconnection), or as closed.
+        self.closed_error = error.clone();
         for q in std::mem::take(&mut self.queue) {
             if let Some(ticket) = q.ticket {
                 self.output.push_back(Output::PublishDone {
                     ticket,
-                    result: Err(PublishError::Closed),
+                    result: Err(self.publish_refusal()),
                 });
             }
         }
@@ -481,7 +524,7 @@ impl<T> Engine<T> {
             if let Some(ticket) = m.ticket {
                 self.output.push_back(Output::PublishDone {
                     ticket,
-                    result: Err(PublishError::Closed),
+                    result: Err(self.publish_refusal()),
                 });
             }
         }
@@ -498,14 +541,14 @@ impl<T> Engine<T> {
                     ..
                 } => Output::SubscribeDone {
                     ticket,
-                    result: Err(SubscribeError::Closed),
+                    result: Err(self.subscribe_refusal()),
                 },
                 Control::Unsubscribe {
                     ticket: Some(ticket),
                     ..
                 } => Output::UnsubscribeDone {
                     ticket,
-                    result: Err(SubscribeError::Closed),
+                    result: Err(self.subscribe_refusal()),
                 },
                 _ => continue,
             });
@@ -513,6 +556,45 @@ impl<T> Engine<T> {
         self.fail_reauth("the client is closed");
         let ticket = self.disconnecting.take().and_then(|d| d.ticket);
         self.output.push_back(Output::Closed { ticket, error });
+    }
+}
+
+impl<T> Engine<T> {
+    /// Why a publish fails once the engine is closed.
+    pub(super) fn publish_refusal(&self) -> PublishError {
+        match &self.closed_error {
+            Some(e) => PublishError::Connection(e.clone()),
+            None => PublishError::Closed,
+        }
+    }
+
+    /// Why a subscribe or unsubscribe fails once the engine is closed.
+    pub(super) fn subscribe_refusal(&self) -> SubscribeError {
+        match &self.closed_error {
+            Some(e) => SubscribeError::Connection(e.clone()),
+            None => SubscribeError::Closed,
+        }
+    }
+}
+
+/// A connection that ended while CONNACK was awaited: however the transport reported the close
+/// (end of file on TCP, TLS or WebSocket, a reset), it is [`ConnectionError::ClosedBeforeConnAck`].
+fn closed_before_connack(e: ConnectionError, level: ProtocolLevel) -> ConnectionError {
+    use std::io::ErrorKind;
+    match e {
+        ConnectionError::ConnectionClosed => ConnectionError::ClosedBeforeConnAck {
+            level,
+            source: None,
+        },
+        ConnectionError::Io {
+            kind: ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe,
+            source,
+            ..
+        } => ConnectionError::ClosedBeforeConnAck {
+            level,
+            source: source.map(|s| s as crate::error::ErrorSource),
+        },
+        other => other,
     }
 }
 

@@ -9,6 +9,10 @@ mod tls;
 #[cfg(feature = "websocket")]
 mod ws;
 
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
@@ -64,22 +68,59 @@ macro_rules! over_tcp {
 }
 use over_tcp;
 
-/// A TCP connection with TCP_NODELAY as configured.
+/// The addresses of `host` (an IP address is taken as it is, without a lookup).
+pub(crate) async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, ConnectionError> {
+    let resolve_error = |source: io::Error| ConnectionError::Resolve {
+        host: host.to_owned(),
+        source: Arc::new(source),
+    };
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(resolve_error)?
+        .collect();
+    if addrs.is_empty() {
+        return Err(resolve_error(io::Error::new(
+            io::ErrorKind::NotFound,
+            "the name has no address",
+        )));
+    }
+    Ok(addrs)
+}
+
+/// A TCP connection with TCP_NODELAY as configured: the name is resolved, then each of its
+/// addresses is tried in turn.
 pub(crate) async fn tcp(
     host: &str,
     port: u16,
     nodelay: bool,
 ) -> Result<TcpStream, ConnectionError> {
-    let stream = TcpStream::connect((host, port))
-        .await
-        .map_err(|e| ConnectionError::Address {
-            address: format!("{host}:{port}"),
-            message: e.to_string(),
-        })?;
-    if let Err(e) = stream.set_nodelay(nodelay) {
-        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+    let mut last = None;
+    for addr in resolve(host, port).await? {
+        match TcpStream::connect(addr).await {
+            Ok(stream) => {
+                if let Err(e) = stream.set_nodelay(nodelay) {
+                    tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+                }
+                return Ok(stream);
+            }
+            Err(e) => last = Some(e),
+        }
     }
-    Ok(stream)
+    Err(ConnectionError::Connect {
+        address: authority(host, port),
+        source: Arc::new(
+            last.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address")),
+        ),
+    })
+}
+
+/// `host:port`, with brackets around an IPv6 address.
+pub(crate) fn authority(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
 }
 
 /// The typed error carried inside an I/O error by a TLS or WebSocket stream (an alert received
@@ -149,9 +190,9 @@ async fn unix(server: &Server) -> Result<Transport, ConnectionError> {
     {
         let stream = tokio::net::UnixStream::connect(&server.path)
             .await
-            .map_err(|e| ConnectionError::Address {
-                address: server.to_string(),
-                message: e.to_string(),
+            .map_err(|e| ConnectionError::Connect {
+                address: server.path.clone(),
+                source: Arc::new(e),
             })?;
         Ok(Box::new(stream))
     }
@@ -165,8 +206,11 @@ async fn unix(server: &Server) -> Result<Transport, ConnectionError> {
 /// hand-made server list gets here).
 #[allow(dead_code)]
 fn not_built(server: &Server, feature: &str) -> ConnectionError {
-    ConnectionError::Address {
+    ConnectionError::Connect {
         address: server.to_string(),
-        message: format!("this build of pigeon-mqtt lacks `{feature}`"),
+        source: Arc::new(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("this build of pigeon-mqtt lacks `{feature}`"),
+        )),
     }
 }

@@ -25,6 +25,7 @@ use tokio::net::TcpStream;
 
 use crate::error::ConnectionError;
 use crate::options::{self, ConnectOptions, Scheme, Server, UrlError};
+use crate::transport::authority;
 
 pub use error::ProxyError;
 
@@ -335,15 +336,6 @@ async fn dial(proxy: &Proxy, nodelay: bool) -> Result<TcpStream, ProxyError> {
         tracing::debug!(error = %e, "cannot set TCP_NODELAY");
     }
     Ok(stream)
-}
-
-/// `host:port`, with brackets around an IPv6 address.
-fn authority(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
 }
 
 /// No spaces, control characters or characters that end a host in a request line.

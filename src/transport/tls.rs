@@ -32,8 +32,8 @@ impl Connector {
                 let tls = tls.clone();
                 tokio::task::spawn_blocking(move || client_config(&tls))
                     .await
-                    .map_err(|e| ConnectionError::Tls {
-                        message: format!("building the TLS configuration failed: {e}"),
+                    .map_err(|e| {
+                        ConnectionError::tls(format!("building the TLS configuration failed: {e}"))
                     })??
             }
         };
@@ -54,20 +54,22 @@ impl Connector {
         S: AsyncRead + AsyncWrite + Unpin,
     {
         let name = self.server_name.as_deref().unwrap_or(host);
-        let server_name =
-            ServerName::try_from(name.to_owned()).map_err(|e| ConnectionError::Tls {
-                message: format!("{name:?} cannot be used as a TLS server name: {e}"),
-            })?;
+        let server_name = ServerName::try_from(name.to_owned()).map_err(|e| {
+            ConnectionError::tls(format!("{name:?} cannot be used as a TLS server name: {e}"))
+        })?;
         TlsConnector::from(self.config)
             .connect(server_name, stream)
             .await
             .map_err(
                 |e| match e.get_ref().and_then(|i| i.downcast_ref::<RustlsError>()) {
-                    Some(err) => ConnectionError::Tls {
-                        message: describe(err, name),
-                    },
+                    Some(err) => rustls_error(err, name),
                     None => ConnectionError::Tls {
-                        message: format!("handshake with {name} failed: {e}"),
+                        message: format!(
+                            "handshake with {name} failed: {e} (does this port speak TLS? A \
+                             plain MQTT port closes the connection on a TLS client hello)"
+                        ),
+                        certificate_rejected: false,
+                        source: Some(Arc::new(e)),
                     },
                 },
             )
@@ -80,9 +82,7 @@ pub(crate) fn error_behind_io(
 ) -> Option<ConnectionError> {
     inner
         .downcast_ref::<RustlsError>()
-        .map(|err| ConnectionError::Tls {
-            message: describe(err, "the server"),
-        })
+        .map(|err| rustls_error(err, "the server"))
 }
 
 /// The rustls configuration for `tls`.
@@ -90,9 +90,7 @@ fn client_config(tls: &TlsOptions) -> Result<Arc<ClientConfig>, ConnectionError>
     let provider = crypto_provider()?;
     let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
-        .map_err(|e| ConnectionError::Tls {
-            message: format!("the crypto provider cannot be used: {e}"),
-        })?;
+        .map_err(|e| ConnectionError::tls(format!("the crypto provider cannot be used: {e}")))?;
     #[cfg(feature = "dangerous-insecure-tls")]
     let builder = if tls.dangerous_no_verification {
         tracing::warn!("TLS server certificate verification is turned off");
@@ -109,11 +107,11 @@ fn client_config(tls: &TlsOptions) -> Result<Arc<ClientConfig>, ConnectionError>
         Some((chain, key)) => {
             let chain = certificates(chain, "client certificate")?;
             let key = private_key(key)?;
-            builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|e| ConnectionError::Tls {
-                    message: format!("the client certificate and key cannot be used: {e}"),
-                })?
+            builder.with_client_auth_cert(chain, key).map_err(|e| {
+                ConnectionError::tls(format!(
+                    "the client certificate and key cannot be used: {e}"
+                ))
+            })?
         }
         None => builder.with_no_client_auth(),
     };
@@ -133,10 +131,12 @@ fn crypto_provider() -> Result<Arc<CryptoProvider>, ConnectionError> {
     let provider = Some(tokio_rustls::rustls::crypto::ring::default_provider());
     #[cfg(not(any(feature = "tls-ring", feature = "tls-aws-lc-rs")))]
     let provider: Option<CryptoProvider> = None;
-    provider.map(Arc::new).ok_or_else(|| ConnectionError::Tls {
-        message: "no crypto provider: enable the `tls-ring` or `tls-aws-lc-rs` feature, or \
-                  install one with rustls::crypto::CryptoProvider::install_default"
-            .to_owned(),
+    provider.map(Arc::new).ok_or_else(|| {
+        ConnectionError::tls(
+            "no crypto provider: enable the `tls-ring` or `tls-aws-lc-rs` feature, or install \
+             one with rustls::crypto::CryptoProvider::install_default"
+                .to_owned(),
+        )
     })
 }
 
@@ -161,11 +161,11 @@ fn roots(tls: &TlsOptions) -> Result<RootCertStore, ConnectionError> {
         add_webpki_roots(&mut roots);
     }
     if roots.is_empty() {
-        return Err(ConnectionError::Tls {
-            message: "no trusted root certificates: give a CA with TlsOptions::ca_file or \
-                      ca_pem, or enable the `native-roots` or `webpki-roots` feature"
+        return Err(ConnectionError::tls(
+            "no trusted root certificates: give a CA with TlsOptions::ca_file or ca_pem, or \
+             enable the `native-roots` or `webpki-roots` feature"
                 .to_owned(),
-        });
+        ));
     }
     Ok(roots)
 }
@@ -254,6 +254,15 @@ fn pem_message(e: &pem::Error) -> String {
 }
 
 /// Says why a handshake failed, in words and with rustls' own reason.
+/// The [`ConnectionError::Tls`] for a rustls error met with `name`.
+fn rustls_error(err: &RustlsError, name: &str) -> ConnectionError {
+    ConnectionError::Tls {
+        message: describe(err, name),
+        certificate_rejected: matches!(err, RustlsError::InvalidCertificate(_)),
+        source: Some(Arc::new(err.clone())),
+    }
+}
+
 fn describe(err: &RustlsError, name: &str) -> String {
     match err {
         RustlsError::InvalidCertificate(cert) => {
@@ -447,7 +456,7 @@ mod tests {
             webpki_roots: Some(false),
             ..TlsOptions::new()
         };
-        let Err(ConnectionError::Tls { message }) = Connector::new(&tls).await else {
+        let Err(ConnectionError::Tls { message, .. }) = Connector::new(&tls).await else {
             panic!("expected a TLS error");
         };
         assert!(

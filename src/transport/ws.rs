@@ -13,6 +13,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use futures::{Sink, Stream};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -33,7 +34,10 @@ pub(crate) async fn connect<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let error = |message: String| ConnectionError::WebSocket { message };
+    let error = |message: String| ConnectionError::WebSocket {
+        message,
+        source: None,
+    };
     let url = request_url(server);
     let mut request = url
         .as_str()
@@ -64,10 +68,17 @@ where
             .await
             .map_err(|e| match e {
                 WsError::Http(response) => error(format!(
-                    "{url} answered the WebSocket upgrade with HTTP {}",
+                    "{url} answered the WebSocket upgrade with HTTP {} (check the path, and \
+                     that this port serves MQTT over WebSockets)",
                     response.status()
                 )),
-                e => error(format!("WebSocket upgrade with {url} failed: {e}")),
+                e => ConnectionError::WebSocket {
+                    message: format!(
+                        "WebSocket upgrade with {url} failed: {e} (check that this port serves \
+                         MQTT over WebSockets)"
+                    ),
+                    source: Some(std::sync::Arc::new(e)),
+                },
             })?;
     Ok(WsIo {
         ws,
@@ -129,14 +140,18 @@ pub(crate) fn error_behind_io(
         .downcast_ref::<WsFailure>()
         .map(|f| ConnectionError::WebSocket {
             message: f.0.clone(),
+            source: None,
         })
 }
 
 fn to_io(e: WsError) -> io::Error {
     match e {
         WsError::Io(e) => e,
-        WsError::ConnectionClosed | WsError::AlreadyClosed => {
-            io::Error::new(io::ErrorKind::BrokenPipe, WsFailure(e.to_string()))
+        // The server closed: like the end of a TCP stream (see `ConnectionError::from`).
+        WsError::ConnectionClosed
+        | WsError::AlreadyClosed
+        | WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+            io::Error::new(io::ErrorKind::UnexpectedEof, e.to_string())
         }
         e => io::Error::new(io::ErrorKind::InvalidData, WsFailure(e.to_string())),
     }
@@ -376,7 +391,7 @@ mod tests {
         let err = client.read(&mut b).await.unwrap_err();
         let err = ConnectionError::from(err);
         assert!(
-            matches!(&err, ConnectionError::WebSocket { message } if message.contains("MQTT-6.0.0-1")),
+            matches!(&err, ConnectionError::WebSocket { message, .. } if message.contains("MQTT-6.0.0-1")),
             "{err:?}"
         );
 

@@ -13,7 +13,8 @@ use base64::Engine;
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::{authority, Proxy, ProxyError, Tunnel};
+use super::{Proxy, ProxyError, Tunnel};
+use crate::transport::authority;
 
 /// The largest response head accepted (status line and headers).
 const MAX_HEAD: usize = 8 * 1024;

@@ -8,8 +8,9 @@ use tokio::net::TcpStream;
 use tokio_socks::tcp::Socks5Stream;
 use tokio_socks::{Error as SocksError, TargetAddr};
 
-use super::{authority, dial, Proxy, ProxyError, ProxyKind};
+use super::{dial, Proxy, ProxyError, ProxyKind};
 use crate::error::ConnectionError;
+use crate::transport::authority;
 
 /// A TCP connection through the SOCKS5 proxy `proxy` to `host:port`.
 pub(super) async fn connect(
@@ -31,12 +32,9 @@ pub(super) async fn connect(
             }
             vec![TargetAddr::Domain(host.into(), port)]
         }
-        Err(_) => tokio::net::lookup_host((host, port))
-            .await
-            .map_err(|e| ConnectionError::Address {
-                address: authority(host, port),
-                message: e.to_string(),
-            })?
+        Err(_) => crate::transport::resolve(host, port)
+            .await?
+            .into_iter()
             .map(TargetAddr::Ip)
             .collect(),
     };
@@ -60,9 +58,12 @@ pub(super) async fn connect(
     }
     Err(match last {
         Some(e) => e.into(),
-        None => ConnectionError::Address {
-            address: authority(host, port),
-            message: "the name resolved to no address".to_owned(),
+        None => ConnectionError::Resolve {
+            host: host.to_owned(),
+            source: std::sync::Arc::new(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "the name has no address",
+            )),
         },
     })
 }
