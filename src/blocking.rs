@@ -66,9 +66,12 @@ impl BlockingClient {
     /// Connects and waits for the first CONNACK. Incoming messages are kept (up to
     /// [`ConnectOptions::event_capacity`], then reading pauses) for [`BlockingClient::messages`].
     ///
-    /// A first connection that fails is returned as an error unless the options retry it
-    /// ([`crate::ReconnectOptions::retry_first_connect`], on by default: then this waits until
-    /// the server is reachable).
+    /// Like paho's `connect()`, a first connection that fails is returned as an error (after
+    /// each server of the list was tried once): an unreachable broker
+    /// ([`ConnectionError::Connect`], [`ConnectionError::Resolve`]), a refusal
+    /// ([`ConnectionError::Refused`]), a TLS failure. With
+    /// [`crate::ReconnectOptions::retry_first_connect`] on, failed attempts are retried and this
+    /// waits until one succeeds. Once connected, lost connections are re-established.
     pub fn connect(opts: ConnectOptions) -> Result<BlockingClient, BlockingError> {
         not_in_runtime()?;
         let runtime = runtime()?;

@@ -205,7 +205,10 @@ impl<U: Send + 'static> CallbackClient<U> {
     }
 
     /// Runs the loop until the client is closed with `disconnect`, calling the callbacks.
-    /// Returns the error that ended it when it was not a disconnect.
+    /// Returns the error that ended it when it was not a disconnect: as with paho's
+    /// `retry_first_connection=False`, a first connection that fails calls `on_connect_fail`
+    /// and ends the loop with its error, unless
+    /// [`crate::ReconnectOptions::retry_first_connect`] is on.
     pub async fn loop_forever(&mut self) -> Result<(), ConnectionError> {
         loop {
             match self.eventloop.poll().await {

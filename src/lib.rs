@@ -5,29 +5,37 @@
 //! ## Getting started
 //!
 //! [`Client::new`] gives a cloneable [`Client`] handle and the [`EventLoop`] that owns the
-//! connection. Poll the event loop (or spawn it with [`EventLoop::run`] /
-//! [`EventLoop::into_messages`]) and use the client from any task:
+//! connection. [`EventLoop::connect`] awaits the first connection, like paho's `connect()`: it
+//! returns the CONNACK, or the error that made it fail (unreachable broker, refusal, TLS). Then
+//! spawn the event loop ([`EventLoop::run`] / [`EventLoop::into_messages`]) or poll it, and use the
+//! client from any task:
 //!
 //! ```no_run
-//! use pigeon_mqtt::{Client, ConnectOptions, Event, Message, QoS};
+//! use futures::StreamExt;
+//! use pigeon_mqtt::{Client, ConnectOptions, Message, QoS};
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let (client, mut eventloop) = Client::new(ConnectOptions::from_url("mqtt://127.0.0.1:1883")?);
-//! let publisher = client.clone();
-//! tokio::spawn(async move {
-//!     publisher.subscribe("sensors/#", QoS::AtLeastOnce).await?;
-//!     publisher
-//!         .publish(Message::new("sensors/kitchen", "21.5")?.qos(QoS::AtLeastOnce))
-//!         .await?;
-//!     Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
-//! });
-//! while let Ok(event) = eventloop.poll().await {
-//!     if let Event::Message(m) = event {
-//!         println!("{}: {:?}", m.topic(), m.payload_str());
-//!     }
+//! eventloop.connect().await?; // Err(ConnectionError::Refused { .. }), Connect, Resolve, Tls, ...
+//! let mut messages = eventloop.into_messages();
+//! client.subscribe("sensors/#", QoS::AtLeastOnce).await?;
+//! client
+//!     .publish(Message::new("sensors/kitchen", "21.5")?.qos(QoS::AtLeastOnce))
+//!     .await?;
+//! while let Some(m) = messages.next().await {
+//!     println!("{}: {:?}", m.topic(), m.payload_str());
 //! }
 //! # Ok(()) }
 //! ```
+//!
+//! A first connection that fails is not retried by default
+//! ([`ReconnectOptions::retry_first_connect`]): requests already made fail with its error. Once
+//! connected, lost connections are re-established with backoff, and every failure reaches the
+//! application as [`Event::ConnectionLost`] with its typed [`ConnectionError`], whose variant
+//! follows the cause (host name, TCP, TLS, WebSocket, proxy, closed before CONNACK, refused,
+//! protocol violation, keep alive). Without an explicitly chosen protocol level the client asks
+//! for 5.0 and falls back to 3.1.1 for a broker that speaks only 3.1.1
+//! ([`Event::ProtocolFallback`]).
 //!
 //! ## Layout
 //!
