@@ -199,11 +199,11 @@ pub struct Mosquitto {
     dir: TempDir,
 }
 
-/// The broker process and its watchdog (see module docs).
+/// The broker process and its watchdog (see module docs). Also used by `nats.rs`.
 #[derive(Debug)]
-struct Process {
-    child: Child,
-    watchdog: Option<(Child, ChildStdin)>,
+pub(super) struct Process {
+    pub(super) child: Child,
+    pub(super) watchdog: Option<(Child, ChildStdin)>,
 }
 
 impl Mosquitto {
@@ -575,7 +575,7 @@ impl Drop for Mosquitto {
 
 /// SIGTERM (graceful) or SIGKILL, then reap; SIGKILL after STOP_TIMEOUT.
 /// Never panics (used from Drop).
-fn stop_process(mut p: Process, graceful: bool) -> ExitStatus {
+pub(super) fn stop_process(mut p: Process, graceful: bool) -> ExitStatus {
     let pid = p.child.id();
     let status = match p.child.try_wait() {
         Ok(Some(status)) => Some(status),
@@ -617,7 +617,7 @@ fn stop_process(mut p: Process, graceful: bool) -> ExitStatus {
 /// holds (std pipes are close-on-exec). If the test process dies without
 /// dropping the broker (statics, abort, SIGKILL), `read` sees EOF and the
 /// watchdog stops the broker and removes its temp dir.
-fn spawn_watchdog(pid: u32, dir: &Path) -> Option<(Child, ChildStdin)> {
+pub(super) fn spawn_watchdog(pid: u32, dir: &Path) -> Option<(Child, ChildStdin)> {
     let script = r#"read _unused
 kill -TERM "$1" 2>/dev/null
 i=0
@@ -641,7 +641,7 @@ rm -rf "$2"
     Some((child, stdin))
 }
 
-fn drop_watchdog(watchdog: Option<(Child, ChildStdin)>) {
+pub(super) fn drop_watchdog(watchdog: Option<(Child, ChildStdin)>) {
     if let Some((mut child, stdin)) = watchdog {
         let _ = child.kill();
         let _ = child.wait();
@@ -656,7 +656,7 @@ fn count_running(log: &str) -> usize {
         .count()
 }
 
-fn can_connect(port: u16) -> bool {
+pub(super) fn can_connect(port: u16) -> bool {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
 }
@@ -716,7 +716,7 @@ fn spawn_failed(name: &str, e: &std::io::Error) -> ! {
     panic!("failed to run {name}: {e}");
 }
 
-fn read_lossy(path: &Path) -> String {
+pub(super) fn read_lossy(path: &Path) -> String {
     fs::read(path)
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default()
