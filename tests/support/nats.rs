@@ -15,6 +15,9 @@
 //! (`mqtt { stream_replicas: N, consumer_replicas: N }`), so a session and its
 //! undelivered messages survive a node going down while a majority is up, and
 //! a client with the same client id can resume its session on another node.
+//! NATS 2.9 sends a QoS 1 message again only after `ack_wait` without a
+//! PUBACK, also to a resumed session (not at once on reconnect), so a cluster
+//! sets it to [`ACK_WAIT`] (5 s) instead of the default 30 s.
 //!
 //! ```ignore
 //! mod support;
@@ -63,6 +66,10 @@ const POLL: Duration = Duration::from_millis(100);
 /// One HTTP request or MQTT probe. NATS answers an MQTT CONNECT only after
 /// its JetStream requests (4 s timeout each) have completed.
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// MQTT `ack_wait` in a cluster: how long NATS waits for a PUBACK before it
+/// sends a QoS 1 message to the subscriber again (see `write_config`).
+pub const ACK_WAIT: Duration = Duration::from_secs(5);
 
 const LOOPBACK: &str = "127.0.0.1";
 const CLUSTER_NAME: &str = "pigeon";
@@ -488,6 +495,12 @@ impl Node {
             // on any node.
             let _ = writeln!(c, "  stream_replicas: {replicas}");
             let _ = writeln!(c, "  consumer_replicas: {replicas}");
+            // NATS 2.9 sends a QoS 1 message again only when its PUBACK is
+            // ack_wait overdue (default 30 s), also to a session resumed
+            // on another node, rather than at once on reconnect as
+            // [MQTT-4.4.0-1] asks. A message its old node took from
+            // JetStream but never wrote out would come 30 s late.
+            let _ = writeln!(c, "  ack_wait: {:?}", format!("{}s", ACK_WAIT.as_secs()));
         }
         c.push_str("}\n");
         fs::write(self.config_path(), c).expect("write nats.conf");
