@@ -273,9 +273,10 @@ impl NatsCluster {
     /// Returns its exit status; `None` if it was not running.
     ///
     /// With nats-server 2.9.10, a node restarted after SIGKILL sometimes
-    /// never gets some of its JetStream consumer replicas current again
-    /// (`/healthz` stays 503 "consumer ... is not current"), and then
-    /// [`NatsCluster::start_again`] fails after its 30 s wait.
+    /// does not get some of its JetStream consumer replicas current again
+    /// for a minute or more (`/healthz` stays 503 "consumer ... is not
+    /// current"), and then [`NatsCluster::start_again`] fails after its 30 s
+    /// wait. The failover test therefore stops nodes with SIGTERM.
     pub fn kill(&mut self, i: usize) -> Option<ExitStatus> {
         self.nodes[i].kill()
     }
