@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# The whole check, as CI runs it: installs Mosquitto and the test proxies when missing, then fmt,
-# clippy, tests, docs.
+# The whole check, as CI runs it: installs Mosquitto, NATS and the test proxies when missing,
+# then fmt, clippy, tests, docs.
 # Works on a fresh Debian machine with only Rust installed (run as root, or with sudo available).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Mosquitto for the end-to-end tests; the openssl command line tool converts test keys to the
-# PKCS#1 and SEC1 formats that the mutual-TLS tests load.
+# Mosquitto for the end-to-end tests; nats-server (MQTT and JetStream) for the cluster failover
+# tests; the openssl command line tool converts test keys to the PKCS#1 and SEC1 formats that the
+# mutual-TLS tests load.
 packages=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || packages+=(mosquitto)
 command -v mosquitto_pub >/dev/null 2>&1 || packages+=(mosquitto-clients)
+command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || packages+=(nats-server)
 command -v openssl >/dev/null 2>&1 || packages+=(openssl)
 # Real proxies for tests/proxy.rs: tinyproxy (HTTP CONNECT) and Dante (SOCKS5).
 command -v tinyproxy >/dev/null 2>&1 || [ -x /usr/bin/tinyproxy ] || packages+=(tinyproxy)
@@ -21,8 +23,8 @@ if [ "${#packages[@]}" -gt 0 ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${packages[@]}"
 fi
-# The Debian package starts a system broker on 1883; tests start their own brokers on free
-# ports and do not need it (the same goes for tinyproxy on 8888 and Dante).
+# The Debian packages may start system servers (Mosquitto on 1883, NATS on 4222, tinyproxy on
+# 8888, Dante on 1080); tests start their own servers on free loopback ports and do not need them.
 
 # Dante checks SOCKS5 user names and passwords against the system password database, so the
 # proxy tests log in as a dedicated system user (no home, no shell); its password is set each

@@ -4,6 +4,8 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod mosquitto;
+pub mod nats;
 pub mod scripted;
 
 pub use mosquitto::{Mosquitto, MosquittoBuilder, TlsListener};
+pub use nats::{Nats, NatsCluster};

@@ -199,11 +199,11 @@ pub struct Mosquitto {
     dir: TempDir,
 }
 
-/// The broker process and its watchdog (see module docs).
+/// The broker process and its watchdog (see module docs). Also used by `nats.rs`.
 #[derive(Debug)]
-struct Process {
-    child: Child,
-    watchdog: Option<(Child, ChildStdin)>,
+pub(super) struct Process {
+    pub(super) child: Child,
+    pub(super) watchdog: Option<(Child, ChildStdin)>,
 }
 
 impl Mosquitto {
@@ -575,7 +575,7 @@ impl Drop for Mosquitto {
 
 /// SIGTERM (graceful) or SIGKILL, then reap; SIGKILL after STOP_TIMEOUT.
 /// Never panics (used from Drop).
-fn stop_process(mut p: Process, graceful: bool) -> ExitStatus {
+pub(super) fn stop_process(mut p: Process, graceful: bool) -> ExitStatus {
     let pid = p.child.id();
     let status = match p.child.try_wait() {
         Ok(Some(status)) => Some(status),
@@ -656,7 +656,7 @@ fn count_running(log: &str) -> usize {
         .count()
 }
 
-fn can_connect(port: u16) -> bool {
+pub(super) fn can_connect(port: u16) -> bool {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
 }
@@ -716,7 +716,7 @@ fn spawn_failed(name: &str, e: &std::io::Error) -> ! {
     panic!("failed to run {name}: {e}");
 }
 
-fn read_lossy(path: &Path) -> String {
+pub(super) fn read_lossy(path: &Path) -> String {
     fs::read(path)
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default()
