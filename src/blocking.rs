@@ -154,6 +154,13 @@ impl BlockingClient {
         })
     }
 
+    /// Acknowledges a message received under [`ConnectOptions::manual_acks`] (see
+    /// [`Client::ack`]).
+    pub fn ack(&self, message: &Message) -> Result<(), ClientError> {
+        not_in_runtime()?;
+        self.handle.block_on(self.client.ack(message))
+    }
+
     /// Subscribes and waits for the SUBACK.
     pub fn subscribe(
         &self,

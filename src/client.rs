@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{ClientError, PublishError, SubscribeError};
 use crate::eventloop::{EventLoop, Ticket};
-use crate::message::Message;
+use crate::message::{AckTag, Message};
 use crate::options::ConnectOptions;
 use crate::packet::{Disconnect, Properties, QoS, SubAck, SubscriptionOptions, UnsubAck};
 use crate::state::{Engine, PublishAck, Request};
@@ -194,6 +194,45 @@ impl Client {
             ticket: Ticket::Unsubscribe(tx),
         })?;
         Ok(AckToken { rx })
+    }
+
+    /// Acknowledges a message received under [`ConnectOptions::manual_acks`]: its PUBACK (QoS
+    /// 1) or PUBREC (QoS 2) goes out, in the order the messages arrived. Waits for room in the
+    /// request queue. Messages that need no acknowledgement (QoS 0, or automatic
+    /// acknowledgements) are ignored.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use pigeon_mqtt::{Client, ConnectOptions, QoS};
+    /// let opts = ConnectOptions::new("127.0.0.1", 1883).manual_acks(true);
+    /// let (client, eventloop) = Client::new(opts);
+    /// let mut messages = eventloop.into_messages();
+    /// client.subscribe("jobs/#", QoS::AtLeastOnce).await?;
+    /// while let Some(job) = messages.recv().await {
+    ///     // ... process the job; if the process dies here, the broker sends it again ...
+    ///     client.ack(&job).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn ack(&self, message: &Message) -> Result<(), ClientError> {
+        match message.ack_tag() {
+            Some(tag) => self.ack_tag(tag).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Like [`Client::ack`] with a tag kept from the message ([`Message::ack_tag`]).
+    pub async fn ack_tag(&self, tag: AckTag) -> Result<(), ClientError> {
+        self.send(Request::Ack { tag }).await
+    }
+
+    /// Like [`Client::ack`] but never waits (usable inside callbacks): fails with
+    /// [`ClientError::QueueFull`] when the request queue is full.
+    pub fn try_ack(&self, message: &Message) -> Result<(), ClientError> {
+        match message.ack_tag() {
+            Some(tag) => self.try_send(Request::Ack { tag }),
+            None => Ok(()),
+        }
     }
 
     /// MQTT 5 re-authentication [MQTT-4.12.1] with the authenticator given in

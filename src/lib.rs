@@ -147,7 +147,7 @@ pub use error::{
     ClientError, ConnectionError, ProtocolError, ProxyError, PublishError, SubscribeError,
 };
 pub use eventloop::{Event, EventLoop};
-pub use message::{IntoTopicName, Message};
+pub use message::{AckTag, IntoTopicName, Message};
 #[cfg(feature = "tls")]
 pub use options::TlsOptions;
 pub use options::{

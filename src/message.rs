@@ -29,6 +29,18 @@ pub struct Message {
     pub(crate) properties: Properties,
     /// The packet identifier of a received QoS 1/2 message.
     pub(crate) packet_id: Option<PacketId>,
+    /// Set on a received QoS 1/2 message under manual acknowledgements.
+    pub(crate) ack: Option<AckTag>,
+}
+
+/// What [`crate::Client::ack`] needs to acknowledge a received message under manual
+/// acknowledgements: its packet identifier and QoS, and the connection it arrived on. Small and
+/// `Copy`, so an application can keep it after dropping the message ([`Message::ack_tag`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AckTag {
+    pub(crate) packet_id: PacketId,
+    pub(crate) qos: QoS,
+    pub(crate) connection: u64,
 }
 
 impl Message {
@@ -45,6 +57,7 @@ impl Message {
             dup: false,
             properties: Properties::new(),
             packet_id: None,
+            ack: None,
         })
     }
 
@@ -108,6 +121,17 @@ impl Message {
         self.packet_id
     }
 
+    /// True for a received message that waits for [`crate::Client::ack`] (QoS 1/2 under
+    /// [`crate::ConnectOptions::manual_acks`]).
+    pub fn needs_ack(&self) -> bool {
+        self.ack.is_some()
+    }
+
+    /// What acknowledges this message with [`crate::Client::ack_tag`], if it needs one.
+    pub fn ack_tag(&self) -> Option<AckTag> {
+        self.ack
+    }
+
     /// For a received message: the DUP flag of the PUBLISH that carried it.
     pub fn is_dup(&self) -> bool {
         self.dup
@@ -143,6 +167,7 @@ impl Message {
             dup: p.dup,
             properties: p.properties,
             packet_id: p.qos.packet_id(),
+            ack: None,
         }
     }
 }

@@ -234,6 +234,7 @@ pub struct ConnectOptions {
     pub(crate) credentials_provider: Option<crate::auth::CredentialsProvider>,
     pub(crate) max_publish_closures: u8,
     pub(crate) stale_session_recovery: bool,
+    pub(crate) manual_acks: bool,
 }
 
 impl fmt::Debug for ConnectOptions {
@@ -300,6 +301,7 @@ impl ConnectOptions {
             credentials_provider: None,
             max_publish_closures: 3,
             stale_session_recovery: true,
+            manual_acks: false,
         }
     }
 
@@ -644,6 +646,21 @@ impl ConnectOptions {
         f: impl Fn() -> crate::auth::Credentials + Send + Sync + 'static,
     ) -> Self {
         self.credentials_provider = Some(std::sync::Arc::new(f));
+        self
+    }
+
+    /// Manual acknowledgements (paho's `manual_ack_set`, rumqttc's `manual_acks`; default off):
+    /// the PUBACK of an incoming QoS 1 message and the PUBREC of a QoS 2 message wait until the
+    /// application calls [`crate::Client::ack`] (or `try_ack`, or
+    /// [`crate::blocking::BlockingClient::ack`]), so a consumer that dies mid-processing gets the
+    /// message again from the broker (with a persistent session). Acknowledge in any order:
+    /// they go out in the order the messages arrived [MQTT-4.6.0-2] [MQTT-4.6.0-3]. The broker
+    /// sends no more unacknowledged messages than the Receive Maximum announced
+    /// ([`ConnectOptions::receive_maximum`]) at 5.0, or its own in-flight limit at 3.1.1. An
+    /// acknowledgement made after its connection ended is dropped: the broker delivers the
+    /// message again.
+    pub fn manual_acks(mut self, on: bool) -> Self {
+        self.manual_acks = on;
         self
     }
 

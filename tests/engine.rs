@@ -1808,6 +1808,135 @@ fn stale_session_recovery_can_be_turned_off() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Manual acknowledgements
+// ---------------------------------------------------------------------------------------------
+
+/// The messages delivered, with their tags.
+fn delivered_messages(outs: Vec<Output<u32>>) -> Vec<Message> {
+    outs.into_iter()
+        .filter_map(|o| match o {
+            Output::Message(m) => Some(m),
+            _ => None,
+        })
+        .collect()
+}
+
+fn ack(h: &mut Harness, m: &Message) -> Vec<Packet> {
+    let tag = m.ack_tag().expect("a message to acknowledge");
+    h.engine.handle_request(h.now, Request::Ack { tag });
+    h.transmit()
+}
+
+both_versions!(
+    manual_acks_go_out_in_arrival_order_whatever_the_ack_order,
+    |level| {
+        let mut h = Harness::new(options(level).manual_acks(true));
+        h.connect(false);
+        for n in 1..=3 {
+            // Held back: no PUBACK until the application acknowledges.
+            assert!(h
+                .recv(incoming("m/t", QosPid::AtLeastOnce(pid(n)), "x"))
+                .is_empty());
+        }
+        let m = delivered_messages(h.outputs());
+        assert_eq!(m.len(), 3);
+        assert!(m.iter().all(Message::needs_ack));
+        // [MQTT-4.6.0-2] PUBACK in the order the PUBLISH packets arrived.
+        assert!(ack(&mut h, &m[1]).is_empty());
+        assert_eq!(wire(&ack(&mut h, &m[0])), ["PUBACK #1", "PUBACK #2"]);
+        assert_eq!(wire(&ack(&mut h, &m[2])), ["PUBACK #3"]);
+        // A second acknowledgement of the same message does nothing.
+        assert!(ack(&mut h, &m[2]).is_empty());
+    }
+);
+
+both_versions!(
+    manual_ack_of_qos2_holds_pubrec_and_never_delivers_twice,
+    |level| {
+        let store = MemoryStore::new();
+        let mut h = Harness::with_store(
+            options(level).manual_acks(true),
+            store.clone(),
+            Instant::now(),
+        );
+        h.connect(false);
+        assert!(h
+            .recv(incoming("m/q2", QosPid::ExactlyOnce(pid(5)), "once"))
+            .is_empty());
+        let m = delivered_messages(h.outputs());
+        assert_eq!(m.len(), 1);
+        // Not stored until acknowledged: a process that dies now gets it again from the broker.
+        assert!(store.clone().load().incoming_qos2.is_empty());
+        // A duplicate before the acknowledgement is neither delivered nor answered [MQTT-4.3.3-10].
+        let mut dup = incoming("m/q2", QosPid::ExactlyOnce(pid(5)), "once");
+        if let Packet::Publish(p) = &mut dup {
+            p.dup = true;
+        }
+        assert!(h.recv(dup.clone()).is_empty());
+        assert!(delivered_messages(h.outputs()).is_empty());
+        assert_eq!(wire(&ack(&mut h, &m[0])), ["PUBREC #5"]);
+        assert_eq!(store.clone().load().incoming_qos2, [pid(5)]);
+        // After PUBREC a duplicate is answered again, still not delivered.
+        assert_eq!(wire(&h.recv(dup)), ["PUBREC #5"]);
+        assert!(delivered_messages(h.outputs()).is_empty());
+        assert_eq!(wire(&h.recv(pubrel(5))), ["PUBCOMP #5"]);
+    }
+);
+
+both_versions!(manual_ack_for_an_ended_connection_is_dropped, |level| {
+    let mut h = Harness::new(
+        options(level)
+            .manual_acks(true)
+            .clean_start(false)
+            .session_expiry(600),
+    );
+    h.connect(false);
+    h.recv(incoming("m/t", QosPid::AtLeastOnce(pid(1)), "x"));
+    let first = delivered_messages(h.outputs());
+    h.drop_link();
+    h.wait_backoff();
+    h.connect(true);
+    // The late acknowledgement is not sent on the new connection...
+    assert!(ack(&mut h, &first[0]).is_empty());
+    // ...the broker sends the message again, and that copy is acknowledged.
+    let mut again = incoming("m/t", QosPid::AtLeastOnce(pid(1)), "x");
+    if let Packet::Publish(p) = &mut again {
+        p.dup = true;
+    }
+    h.recv(again);
+    let second = delivered_messages(h.outputs());
+    assert_eq!(wire(&ack(&mut h, &second[0])), ["PUBACK #1"]);
+});
+
+#[test]
+fn unacknowledged_messages_count_against_our_receive_maximum() {
+    let mut h = Harness::new(
+        options(ProtocolLevel::V5)
+            .manual_acks(true)
+            .receive_maximum(2),
+    );
+    h.connect(false);
+    h.recv(incoming("m/t", QosPid::AtLeastOnce(pid(1)), "x"));
+    h.recv(incoming("m/t", QosPid::ExactlyOnce(pid(2)), "x"));
+    // [MQTT-3.3.4-9] a third unacknowledged message exceeds the Receive Maximum of 2.
+    let sent = h.recv(incoming("m/t", QosPid::AtLeastOnce(pid(3)), "x"));
+    assert_eq!(wire(&sent), ["DISCONNECT 0x93"]);
+}
+
+#[test]
+fn automatic_acknowledgements_need_no_ack() {
+    let mut h = Harness::new(options(ProtocolLevel::V5));
+    h.connect(false);
+    assert_eq!(
+        wire(&h.recv(incoming("m/t", QosPid::AtLeastOnce(pid(1)), "x"))),
+        ["PUBACK #1"]
+    );
+    assert!(delivered_messages(h.outputs())
+        .iter()
+        .all(|m| !m.needs_ack()));
+}
+
+// ---------------------------------------------------------------------------------------------
 // The harness
 // ---------------------------------------------------------------------------------------------
 

@@ -166,6 +166,31 @@ fn persistent_session_receives_what_was_published_while_away() {
 }
 
 #[test]
+fn manual_ack_processes_then_acknowledges_each_job() {
+    let broker = Mosquitto::start();
+    run_to_end("manual_ack", &broker.url()).assert_lines(&[
+        "Processing job 1",
+        "Acknowledged job 1",
+        "Processing job 2",
+        "Acknowledged job 2",
+        "Processing job 3",
+        "Acknowledged job 3",
+        "All jobs done",
+    ]);
+    // Acknowledged means acknowledged: the broker sent the PUBACKs on to the worker's session,
+    // so nothing is left for it.
+    assert!(
+        broker
+            .log()
+            .matches("Received PUBACK from pigeon-manual-ack-example")
+            .count()
+            >= 3,
+        "broker log:\n{}",
+        broker.log()
+    );
+}
+
+#[test]
 fn examples_speak_3_1_1_too() {
     let broker = Mosquitto::start();
     let url = format!("{}?protocol=4", broker.url());

@@ -111,6 +111,13 @@ pub enum Request<T> {
         /// Returned on completion.
         ticket: T,
     },
+    /// Acknowledge a message delivered under manual acknowledgements
+    /// ([`crate::ConnectOptions::manual_acks`]): sends its PUBACK or PUBREC (in the order the
+    /// messages were received). No completion.
+    Ack {
+        /// The message's tag.
+        tag: crate::message::AckTag,
+    },
     /// Re-authenticate with the configured [`crate::auth::Authenticator`] (5.0,
     /// [MQTT-4.12.1]); completes with [`Output::ReauthDone`].
     Reauthenticate {
@@ -242,6 +249,8 @@ pub struct Engine<T> {
     subscriptions: Vec<SubRecord>,
 
     incoming_qos2: HashSet<PacketId>,
+    /// Manual acknowledgements: messages delivered, awaiting the application, in arrival order.
+    unacked: VecDeque<receiver::Unacked>,
     aliases: Aliases,
 
     transmit: VecDeque<Transmit<T>>,
@@ -309,6 +318,7 @@ impl<T> Engine<T> {
             pending: HashMap::new(),
             subscriptions: Vec::new(),
             incoming_qos2: stored.incoming_qos2.iter().copied().collect(),
+            unacked: VecDeque::new(),
             aliases: Aliases::default(),
             transmit: VecDeque::new(),
             output: VecDeque::new(),
@@ -404,7 +414,9 @@ impl<T> Engine<T> {
 
     /// A request from the application.
     pub fn handle_request(&mut self, now: Instant, request: Request<T>) {
-        if self.is_closed() || self.disconnecting.is_some() {
+        // Acknowledgements of received messages still go out while disconnecting.
+        let ack = matches!(request, Request::Ack { .. });
+        if self.is_closed() || (self.disconnecting.is_some() && !ack) {
             self.refuse(request);
             return;
         }
@@ -468,6 +480,12 @@ impl<T> Engine<T> {
                 self.start_reauth(now, ticket);
                 return;
             }
+            Request::Ack { tag } => {
+                if matches!(self.conn, Conn::Connected) && self.close_reason.is_none() {
+                    self.on_app_ack(now, tag);
+                }
+                return;
+            }
         }
         self.pump(now);
     }
@@ -494,6 +512,8 @@ impl<T> Engine<T> {
                 ticket,
                 result: Err(AuthError::new("the client is closed")),
             },
+            // The broker sends an unacknowledged message again on the next session.
+            Request::Ack { .. } => return,
         };
         self.output.push_back(out);
     }

@@ -195,6 +195,8 @@ impl<T> Engine<T> {
             self.control.push_front(c);
         }
         self.keep_alive.stop();
+        // Unacknowledged deliveries: the broker sends them again on the next connection.
+        self.unacked.clear();
         self.fail_reauth("the connection was lost");
 
         // A server that speaks only 3.1.1 answers a 5.0 CONNECT with the 3.1.1 refusal
