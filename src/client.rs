@@ -196,9 +196,9 @@ impl Client {
         Ok(AckToken { rx })
     }
 
-    /// Acknowledges a message received under [`ConnectOptions::manual_acks`]: its PUBACK (QoS
-    /// 1) or PUBREC (QoS 2) goes out, in the order the messages arrived. Waits for room in the
-    /// request queue. Messages that need no acknowledgement (QoS 0, or automatic
+    /// Acknowledges a message received under [`ConnectOptions::manual_acks`]: its PUBACK (for
+    /// QoS 1) or PUBREC (for QoS 2) goes out, in the order the messages arrived. Waits for room in
+    /// the request queue. Messages that need no acknowledgement (QoS 0, or automatic
     /// acknowledgements) are ignored.
     ///
     /// ```no_run
