@@ -7,8 +7,10 @@ mod tls;
 #[cfg(feature = "websocket")]
 mod ws;
 
+use std::net::{IpAddr, SocketAddr};
+
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 use crate::error::ConnectionError;
 use crate::options::{ConnectOptions, Scheme, Server};
@@ -28,9 +30,7 @@ pub(crate) async fn connect(
     server: &Server,
 ) -> Result<Transport, ConnectionError> {
     match server.scheme {
-        Scheme::Mqtt => Ok(Box::new(
-            tcp(&server.host, server.port, opts.tcp_nodelay).await?,
-        )),
+        Scheme::Mqtt => Ok(Box::new(tcp(opts, server).await?)),
         Scheme::Mqtts => mqtts(opts, server).await,
         Scheme::Ws => ws(opts, server).await,
         Scheme::Wss => wss(opts, server).await,
@@ -38,22 +38,55 @@ pub(crate) async fn connect(
     }
 }
 
-/// A TCP connection with TCP_NODELAY as configured.
+/// A TCP connection to `server` with TCP_NODELAY and the local address as configured.
 pub(crate) async fn tcp(
-    host: &str,
-    port: u16,
-    nodelay: bool,
+    opts: &ConnectOptions,
+    server: &Server,
 ) -> Result<TcpStream, ConnectionError> {
-    let stream = TcpStream::connect((host, port))
-        .await
-        .map_err(|e| ConnectionError::Address {
-            address: format!("{host}:{port}"),
-            message: e.to_string(),
-        })?;
-    if let Err(e) = stream.set_nodelay(nodelay) {
+    let (host, port) = (server.host.as_str(), server.port);
+    let connected = match opts.bind_address {
+        None => TcpStream::connect((host, port)).await,
+        Some(local) => connect_from(local, host, port).await,
+    };
+    let stream = connected.map_err(|e| ConnectionError::Address {
+        address: format!("{host}:{port}"),
+        message: e.to_string(),
+    })?;
+    if let Err(e) = stream.set_nodelay(opts.tcp_nodelay) {
         tracing::debug!(error = %e, "cannot set TCP_NODELAY");
     }
     Ok(stream)
+}
+
+/// Connects to the first address of `host` in `local`'s family that accepts, from `local`.
+async fn connect_from(local: IpAddr, host: &str, port: u16) -> std::io::Result<TcpStream> {
+    let mut last_error = None;
+    for addr in tokio::net::lookup_host((host, port)).await? {
+        if addr.is_ipv4() != local.is_ipv4() {
+            continue;
+        }
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        let bound = socket.bind(SocketAddr::new(local, 0)).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot bind local address {local}: {e}"))
+        });
+        match bound {
+            Ok(()) => match socket.connect(addr).await {
+                Ok(stream) => return Ok(stream),
+                Err(e) => last_error = Some(e),
+            },
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::AddrNotAvailable,
+            format!("{host} has no address in the family of the local address {local}"),
+        )
+    }))
 }
 
 /// The typed error carried inside an I/O error by a TLS or WebSocket stream (an alert received
@@ -76,7 +109,7 @@ async fn mqtts(opts: &ConnectOptions, server: &Server) -> Result<Transport, Conn
     #[cfg(feature = "tls")]
     {
         let tls = tls::Connector::new(&opts.tls).await?;
-        let stream = tcp(&server.host, server.port, opts.tcp_nodelay).await?;
+        let stream = tcp(opts, server).await?;
         Ok(Box::new(tls.connect(&server.host, stream).await?))
     }
     #[cfg(not(feature = "tls"))]
@@ -89,7 +122,7 @@ async fn mqtts(opts: &ConnectOptions, server: &Server) -> Result<Transport, Conn
 async fn ws(opts: &ConnectOptions, server: &Server) -> Result<Transport, ConnectionError> {
     #[cfg(feature = "websocket")]
     {
-        let stream = tcp(&server.host, server.port, opts.tcp_nodelay).await?;
+        let stream = tcp(opts, server).await?;
         Ok(Box::new(ws::connect(stream, opts, server).await?))
     }
     #[cfg(not(feature = "websocket"))]
@@ -103,7 +136,7 @@ async fn wss(opts: &ConnectOptions, server: &Server) -> Result<Transport, Connec
     #[cfg(all(feature = "websocket", feature = "tls"))]
     {
         let tls = tls::Connector::new(&opts.tls).await?;
-        let stream = tcp(&server.host, server.port, opts.tcp_nodelay).await?;
+        let stream = tcp(opts, server).await?;
         let stream = tls.connect(&server.host, stream).await?;
         Ok(Box::new(ws::connect(stream, opts, server).await?))
     }
