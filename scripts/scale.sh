@@ -30,7 +30,7 @@ if [ ! -x "$mosquitto_bin" ]; then
 fi
 
 echo "==> building pigeon (release)"
-cargo build --release -q -p pigeon-cli
+cargo build --release -q -p pigeon-mqtt-cli
 pigeon="target/release/pigeon"
 
 # A free port on 127.0.0.1 (nothing answers on it).

@@ -199,7 +199,7 @@ pub struct PubArgs {
     /// Send the contents of a file as the message.
     #[arg(short = 'f', long = "file", group = "source")]
     pub file: Option<PathBuf>,
-    /// Send each line of stdin as a message (blank lines are skipped).
+    /// Send each line of stdin as a message (a blank line is an empty message).
     #[arg(short = 'l', long = "stdin-line", group = "source")]
     pub stdin_line: bool,
     /// Send all of stdin as one message.
@@ -246,7 +246,7 @@ pub struct SubArgs {
     /// Exit after this many messages.
     #[arg(short = 'C', long = "count")]
     pub count: Option<u64>,
-    /// Exit with status 27 if -C messages have not arrived after this many seconds.
+    /// Give up after this many seconds from connecting, with status 27 (as mosquitto_sub).
     #[arg(short = 'W', long = "timeout")]
     pub timeout: Option<u64>,
     /// Print "topic payload".
