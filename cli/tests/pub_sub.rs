@@ -325,6 +325,30 @@ fn unreachable_broker_and_usage_errors_say_one_line() {
 }
 
 #[test]
+fn a_broker_that_never_answers_times_out_with_one_line() {
+    // The kernel completes the TCP handshake for the listen queue; nothing ever answers CONNECT.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("address").port().to_string();
+    for command in ["pub", "sub"] {
+        let out = pigeon()
+            .args([command, "-h", "127.0.0.1", "-p", &port, "-t", "a"])
+            .args(["--connect-timeout", "1"])
+            .args(if command == "pub" {
+                ["-m", "x"]
+            } else {
+                ["-W", "30"]
+            })
+            .output()
+            .expect("run pigeon");
+        let what = format!("pigeon {command} to a broker that never answers");
+        let (code, line) = assert_one_line_failure(&what, &out);
+        assert_eq!(code, 1, "{line}");
+        assert!(line.to_lowercase().contains("timeout"), "{what}: {line}");
+    }
+    drop(silent);
+}
+
+#[test]
 fn tls_trusted_untrusted_and_insecure() {
     let pki = Pki::new();
     let server = pki.server(&["127.0.0.1"], Validity::Now);

@@ -2,8 +2,6 @@
 
 use std::fs;
 
-use rlimit::Resource;
-
 use crate::error::CliError;
 
 /// Descriptors kept free for the runtime (epoll, eventfd), stdio, /proc reads and the like.
@@ -25,9 +23,7 @@ pub struct FdBudget {
 impl FdBudget {
     /// Raises the soft RLIMIT_NOFILE to the hard limit and works out how many connections fit.
     pub fn raise() -> Result<FdBudget, CliError> {
-        // Raising the soft limit up to the hard one needs no privilege.
-        let _ = rlimit::increase_nofile_limit(u64::MAX);
-        let (soft, hard) = rlimit::getrlimit(Resource::NOFILE)
+        let (soft, hard) = raise_nofile()
             .map_err(|e| CliError::io("cannot read the open-file limit (RLIMIT_NOFILE)", e))?;
         let in_use = open_descriptors();
         Ok(FdBudget {
@@ -50,6 +46,19 @@ impl FdBudget {
             self.connections, self.soft, self.hard, self.in_use, self.connections
         )))
     }
+}
+
+/// Raises the soft RLIMIT_NOFILE to the hard limit (no privilege needed) and reads both.
+#[cfg(unix)]
+fn raise_nofile() -> std::io::Result<(u64, u64)> {
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    rlimit::getrlimit(rlimit::Resource::NOFILE)
+}
+
+/// Elsewhere there is no per-process descriptor limit to raise or check.
+#[cfg(not(unix))]
+fn raise_nofile() -> std::io::Result<(u64, u64)> {
+    Ok((u64::MAX, u64::MAX))
 }
 
 /// Descriptors this process has open (the directory listing's own descriptor not counted).
