@@ -225,6 +225,7 @@ pub struct ConnectOptions {
     pub(crate) event_capacity: usize,
     pub(crate) connect_timeout: Duration,
     pub(crate) tcp_nodelay: bool,
+    pub(crate) bind_address: Option<std::net::IpAddr>,
     pub(crate) reconnect: ReconnectOptions,
     pub(crate) resubscribe: bool,
     pub(crate) session_lost: SessionLostPolicy,
@@ -292,6 +293,7 @@ impl ConnectOptions {
             event_capacity: 64,
             connect_timeout: Duration::from_secs(10),
             tcp_nodelay: true,
+            bind_address: None,
             reconnect: ReconnectOptions::default(),
             resubscribe: true,
             session_lost: SessionLostPolicy::Republish,
@@ -611,6 +613,24 @@ impl ConnectOptions {
     /// TCP_NODELAY (default on: with Nagle a QoS 1 round trip takes ~40 ms instead of µs).
     pub fn tcp_nodelay(mut self, on: bool) -> Self {
         self.tcp_nodelay = on;
+        self
+    }
+
+    /// The local IP address that TCP connections (`mqtt://`, `mqtts://`, `ws://`, `wss://`) are
+    /// made from, with a port the operating system picks; by default the system chooses the
+    /// address too. Each local address has its own range of ephemeral ports, so a load generator
+    /// spreading connections over several addresses can open more connections to one server
+    /// than a single range allows. The address must be assigned to this machine (any address
+    /// in 127.0.0.0/8 is, on Linux); only servers of the same address family are reached.
+    ///
+    /// ```
+    /// use std::net::{IpAddr, Ipv4Addr};
+    /// use pigeon_mqtt::ConnectOptions;
+    /// let opts = ConnectOptions::new("127.0.0.1", 1883)
+    ///     .bind_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)));
+    /// ```
+    pub fn bind_address(mut self, addr: std::net::IpAddr) -> Self {
+        self.bind_address = Some(addr);
         self
     }
 

@@ -43,7 +43,7 @@ fn h(text: &str) -> Vec<u8> {
         .filter(|c| !c.is_whitespace())
         .collect();
     assert!(
-        digits.len() % 2 == 0,
+        digits.len().is_multiple_of(2),
         "odd number of hex digits in {text:?}"
     );
     (0..digits.len())

@@ -10,11 +10,11 @@ mod tls;
 mod ws;
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 use crate::error::ConnectionError;
 use crate::options::{ConnectOptions, Scheme, Server};
@@ -56,7 +56,7 @@ macro_rules! over_tcp {
     ($opts:expr, $server:expr, |$stream:ident| $finish:expr) => {
         match proxy::route($opts, $server)? {
             None => {
-                let $stream = tcp(&$server.host, $server.port, $opts.tcp_nodelay).await?;
+                let $stream = tcp($opts, &$server.host, $server.port).await?;
                 $finish
             }
             Some(via) => {
@@ -87,18 +87,24 @@ pub(crate) async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, Co
     Ok(addrs)
 }
 
-/// A TCP connection with TCP_NODELAY as configured: the name is resolved, then each of its
-/// addresses is tried in turn.
+/// A TCP connection with TCP_NODELAY and the local address
+/// ([`ConnectOptions::bind_address`]) as configured: the name is resolved, then each of its
+/// addresses (of the local address's family, when one is set) is tried in turn.
 pub(crate) async fn tcp(
+    opts: &ConnectOptions,
     host: &str,
     port: u16,
-    nodelay: bool,
 ) -> Result<TcpStream, ConnectionError> {
     let mut last = None;
     for addr in resolve(host, port).await? {
-        match TcpStream::connect(addr).await {
+        let connected = match opts.bind_address {
+            None => TcpStream::connect(addr).await,
+            Some(local) if local.is_ipv4() != addr.is_ipv4() => continue,
+            Some(local) => connect_from(local, addr).await,
+        };
+        match connected {
             Ok(stream) => {
-                if let Err(e) = stream.set_nodelay(nodelay) {
+                if let Err(e) = stream.set_nodelay(opts.tcp_nodelay) {
                     tracing::debug!(error = %e, "cannot set TCP_NODELAY");
                 }
                 return Ok(stream);
@@ -108,10 +114,27 @@ pub(crate) async fn tcp(
     }
     Err(ConnectionError::Connect {
         address: authority(host, port),
-        source: Arc::new(
-            last.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address")),
-        ),
+        source: Arc::new(last.unwrap_or_else(|| match opts.bind_address {
+            Some(local) => io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                format!("{host} has no address in the family of the local address {local}"),
+            ),
+            None => io::Error::new(io::ErrorKind::NotFound, "no address"),
+        })),
     })
+}
+
+/// A TCP connection to `addr` from the local address `local` (any port).
+async fn connect_from(local: IpAddr, addr: SocketAddr) -> io::Result<TcpStream> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket
+        .bind(SocketAddr::new(local, 0))
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot bind local address {local}: {e}")))?;
+    socket.connect(addr).await
 }
 
 /// `host:port`, with brackets around an IPv6 address.

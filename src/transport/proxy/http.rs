@@ -343,7 +343,7 @@ mod tests {
         assert!(matches!(r.unwrap_err(), ProxyError::Closed { .. }));
 
         let mut huge = b"HTTP/1.1 200 OK\r\n".to_vec();
-        huge.extend(std::iter::repeat(b'x').take(MAX_HEAD * 2));
+        huge.extend(std::iter::repeat_n(b'x', MAX_HEAD * 2));
         let (client, mut server) = duplex(64 * 1024);
         tokio::spawn(async move {
             let mut b = [0u8; 256];
