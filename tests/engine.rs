@@ -1339,7 +1339,7 @@ both_versions!(session_survives_a_process_restart, |level| {
     b.recv(pubcomp(3));
     b.recv(puback(m4));
     assert_eq!(b.engine.inflight_len() + b.engine.queued_len(), 0);
-    let left = store.clone().load();
+    let left = store.clone().load().unwrap();
     assert!(left.outgoing.is_empty(), "{left:?}");
     assert!(left.incoming_qos2.is_empty(), "{left:?}");
 });
@@ -1364,15 +1364,15 @@ both_versions!(restored_session_not_present_republishes, |level| {
     let sent = b.connect(false);
     assert_eq!(shape(&sent), ["PUBLISH m/1 q1", "PUBLISH m/2 q2"]);
     let ids = packet_ids(&sent);
-    assert_eq!(store.clone().load().outgoing.len(), 2);
-    assert!(store.clone().load().incoming_qos2.is_empty());
+    assert_eq!(store.clone().load().unwrap().outgoing.len(), 2);
+    assert!(store.clone().load().unwrap().incoming_qos2.is_empty());
     b.recv(incoming("in/x", QosPid::ExactlyOnce(pid(5)), "new"));
     assert_eq!(delivered(&b.outputs()), ["in/x new"]);
     b.recv(pubrel(5));
     b.recv(puback(ids[0]));
     b.recv(pubrec(ids[1]));
     b.recv(pubcomp(ids[1]));
-    let left = store.clone().load();
+    let left = store.clone().load().unwrap();
     assert!(
         left.outgoing.is_empty() && left.incoming_qos2.is_empty(),
         "{left:?}"
