@@ -1275,6 +1275,36 @@ both_versions!(graceful_disconnect_gives_up_after_its_timeout, |level| {
 // Persistence
 // ---------------------------------------------------------------------------------------------
 
+both_versions!(
+    a_restarted_client_goes_on_with_the_next_packet_identifier,
+    |level| {
+        // The server may still hold state for an identifier the client used before it stopped
+        // (a QoS 2 message it received, for one); the store keeps the next identifier to try, so a
+        // restarted client does not start again at 1.
+        let opts = options(level).clean_start(false).session_expiry(3600);
+        let store = MemoryStore::new();
+        let mut a = Harness::with_store(opts.clone(), store.clone(), Instant::now());
+        a.connect(false);
+        a.publish_qos("m/1", QoS::AtLeastOnce);
+        a.publish_qos("m/2", QoS::AtLeastOnce);
+        assert_eq!(
+            wire(&a.transmit()),
+            ["PUBLISH m/1 q1 #1", "PUBLISH m/2 q1 #2"]
+        );
+        a.recv(puback(1));
+        a.recv(puback(2));
+        assert_eq!(store.clone().load().unwrap().next_packet_id, Some(pid(3)));
+        let stopped_at = a.now;
+        drop(a);
+
+        let mut b = Harness::with_store(opts, store.clone(), stopped_at);
+        b.open();
+        b.accept(ConnAck::new(true, ReasonCode::Success));
+        b.publish_qos("m/3", QoS::AtLeastOnce);
+        assert_eq!(wire(&b.transmit()), ["PUBLISH m/3 q1 #3"]);
+    }
+);
+
 both_versions!(session_survives_a_process_restart, |level| {
     // [MQTT-3.1.2-23] with a Session Expiry Interval (5.0) / Clean Session 0 (3.1.1) the
     // client keeps its session state after the connection closes; a store keeps it across

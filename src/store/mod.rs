@@ -18,8 +18,12 @@ use std::sync::{Arc, Mutex};
 use crate::packet::{PacketId, Publish};
 
 mod error;
+#[cfg(feature = "file-store")]
+mod file;
 
 pub use error::{StoreError, StoreErrorSource};
+#[cfg(feature = "file-store")]
+pub use file::{FileStore, FileStoreOptions};
 
 /// Where an outgoing QoS 1/2 message is in its handshake.
 ///
