@@ -69,7 +69,8 @@
 //!
 //! Features: `tls-ring` (default) or `tls-aws-lc-rs` choose the crypto provider;
 //! `native-roots` (default) and `webpki-roots` the default trust roots; `websocket` adds
-//! `ws://` and `wss://`; `dangerous-insecure-tls` adds
+//! `ws://` and `wss://`; `file-store` adds `store::FileStore`, a session store in an SQLite
+//! file; `dangerous-insecure-tls` adds
 //! `TlsOptions::dangerous_accept_any_server_certificate` (tests only).
 //!
 //! ## Reconnection

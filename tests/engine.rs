@@ -1433,6 +1433,36 @@ both_versions!(graceful_disconnect_gives_up_after_its_timeout, |level| {
 // Persistence
 // ---------------------------------------------------------------------------------------------
 
+both_versions!(
+    a_restarted_client_goes_on_with_the_next_packet_identifier,
+    |level| {
+        // The server may still hold state for an identifier the client used before it stopped
+        // (a QoS 2 message it received, for one); the store keeps the next identifier to try, so a
+        // restarted client does not start again at 1.
+        let opts = options(level).clean_start(false).session_expiry(3600);
+        let store = MemoryStore::new();
+        let mut a = Harness::with_store(opts.clone(), store.clone(), Instant::now());
+        a.connect(false);
+        a.publish_qos("m/1", QoS::AtLeastOnce);
+        a.publish_qos("m/2", QoS::AtLeastOnce);
+        assert_eq!(
+            wire(&a.transmit()),
+            ["PUBLISH m/1 q1 #1", "PUBLISH m/2 q1 #2"]
+        );
+        a.recv(puback(1));
+        a.recv(puback(2));
+        assert_eq!(store.clone().load().unwrap().next_packet_id, Some(pid(3)));
+        let stopped_at = a.now;
+        drop(a);
+
+        let mut b = Harness::with_store(opts, store.clone(), stopped_at);
+        b.open();
+        b.accept(ConnAck::new(true, ReasonCode::Success));
+        b.publish_qos("m/3", QoS::AtLeastOnce);
+        assert_eq!(wire(&b.transmit()), ["PUBLISH m/3 q1 #3"]);
+    }
+);
+
 both_versions!(session_survives_a_process_restart, |level| {
     // [MQTT-3.1.2-23] with a Session Expiry Interval (5.0) / Clean Session 0 (3.1.1) the
     // client keeps its session state after the connection closes; a store keeps it across
@@ -1497,7 +1527,7 @@ both_versions!(session_survives_a_process_restart, |level| {
     b.recv(pubcomp(3));
     b.recv(puback(m4));
     assert_eq!(b.engine.inflight_len() + b.engine.queued_len(), 0);
-    let left = store.clone().load();
+    let left = store.clone().load().unwrap();
     assert!(left.outgoing.is_empty(), "{left:?}");
     assert!(left.incoming_qos2.is_empty(), "{left:?}");
 });
@@ -1522,15 +1552,15 @@ both_versions!(restored_session_not_present_republishes, |level| {
     let sent = b.connect(false);
     assert_eq!(shape(&sent), ["PUBLISH m/1 q1", "PUBLISH m/2 q2"]);
     let ids = packet_ids(&sent);
-    assert_eq!(store.clone().load().outgoing.len(), 2);
-    assert!(store.clone().load().incoming_qos2.is_empty());
+    assert_eq!(store.clone().load().unwrap().outgoing.len(), 2);
+    assert!(store.clone().load().unwrap().incoming_qos2.is_empty());
     b.recv(incoming("in/x", QosPid::ExactlyOnce(pid(5)), "new"));
     assert_eq!(delivered(&b.outputs()), ["in/x new"]);
     b.recv(pubrel(5));
     b.recv(puback(ids[0]));
     b.recv(pubrec(ids[1]));
     b.recv(pubcomp(ids[1]));
-    let left = store.clone().load();
+    let left = store.clone().load().unwrap();
     assert!(
         left.outgoing.is_empty() && left.incoming_qos2.is_empty(),
         "{left:?}"
@@ -1866,7 +1896,7 @@ both_versions!(
         let m = delivered_messages(h.outputs());
         assert_eq!(m.len(), 1);
         // Not stored until acknowledged: a process that dies now gets it again from the broker.
-        assert!(store.clone().load().incoming_qos2.is_empty());
+        assert!(store.clone().load().unwrap().incoming_qos2.is_empty());
         // A duplicate before the acknowledgement is neither delivered nor answered [MQTT-4.3.3-10].
         let mut dup = incoming("m/q2", QosPid::ExactlyOnce(pid(5)), "once");
         if let Packet::Publish(p) = &mut dup {
@@ -1875,7 +1905,7 @@ both_versions!(
         assert!(h.recv(dup.clone()).is_empty());
         assert!(delivered_messages(h.outputs()).is_empty());
         assert_eq!(wire(&ack(&mut h, &m[0])), ["PUBREC #5"]);
-        assert_eq!(store.clone().load().incoming_qos2, [pid(5)]);
+        assert_eq!(store.clone().load().unwrap().incoming_qos2, [pid(5)]);
         // After PUBREC a duplicate is answered again, still not delivered.
         assert_eq!(wire(&h.recv(dup)), ["PUBREC #5"]);
         assert!(delivered_messages(h.outputs()).is_empty());

@@ -65,7 +65,7 @@ use crate::packet::{
     ConnAck, Disconnect, MqttString, Packet, PacketId, Properties, ProtocolLevel, QoS, QosPid,
     ReasonCode, SubAck, SubscriptionOptions, UnsubAck,
 };
-use crate::store::{OutgoingStage, SessionStore, StoredMessage};
+use crate::store::{OutgoingStage, SessionStore, StoreError, StoredMessage, StoredSession};
 use crate::topic::TopicFilter;
 use alias::Aliases;
 use backoff::Backoff;
@@ -295,13 +295,40 @@ impl<T> std::fmt::Debug for Engine<T> {
 
 impl<T> Engine<T> {
     /// A new engine, resuming whatever session `store` holds. `seed` drives the reconnect jitter.
+    ///
+    /// A store that cannot be read is logged and the engine starts with an empty session; use
+    /// [`Engine::try_new`] to get the error instead.
     pub fn new(
         opts: &ConnectOptions,
         mut store: Box<dyn SessionStore>,
         seed: u64,
         now: Instant,
     ) -> Engine<T> {
-        let stored = store.load();
+        let stored = store.load().unwrap_or_else(|error| {
+            tracing::error!(%error, "cannot load the session store: starting with an empty session");
+            StoredSession::default()
+        });
+        Engine::from_stored(opts, store, stored, seed, now)
+    }
+
+    /// Like [`Engine::new`], but a store that cannot be read is an error.
+    pub fn try_new(
+        opts: &ConnectOptions,
+        mut store: Box<dyn SessionStore>,
+        seed: u64,
+        now: Instant,
+    ) -> Result<Engine<T>, StoreError> {
+        let stored = store.load()?;
+        Ok(Engine::from_stored(opts, store, stored, seed, now))
+    }
+
+    fn from_stored(
+        opts: &ConnectOptions,
+        store: Box<dyn SessionStore>,
+        stored: StoredSession,
+        seed: u64,
+        now: Instant,
+    ) -> Engine<T> {
         let mut engine = Engine {
             level: opts.protocol,
             conn: Conn::Idle { retry_at: now },
@@ -313,7 +340,7 @@ impl<T> Engine<T> {
             queue: VecDeque::new(),
             inflight: BTreeMap::new(),
             by_id: HashMap::new(),
-            next_id: PacketId::ONE,
+            next_id: stored.next_packet_id.unwrap_or(PacketId::ONE),
             control: VecDeque::new(),
             pending: HashMap::new(),
             subscriptions: Vec::new(),

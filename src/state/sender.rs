@@ -62,6 +62,7 @@ impl<T> Engine<T> {
         for _ in 0..u16::MAX {
             if !self.by_id.contains_key(&id) && !self.pending.contains_key(&id) {
                 self.next_id = id.next();
+                self.store.set_next_packet_id(self.next_id);
                 return Some(id);
             }
             id = id.next();

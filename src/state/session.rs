@@ -342,7 +342,10 @@ impl<T> Engine<T> {
     /// messages past PUBREC had been accepted by the server and complete. Subscriptions are
     /// restored (by option).
     pub(super) fn session_lost(&mut self, first: bool) {
-        self.incoming_qos2.clear();
+        // The engine's set mirrors the store's, so it says which identifiers to forget there.
+        for id in std::mem::take(&mut self.incoming_qos2) {
+            self.store.remove_incoming_qos2(id);
+        }
         let inflight = std::mem::take(&mut self.inflight);
         self.by_id.clear();
         let mut republish = Vec::new();
@@ -391,10 +394,6 @@ impl<T> Engine<T> {
         }
         for q in republish.into_iter().rev() {
             self.queue.push_front(q);
-        }
-        let stored = self.store.load();
-        for id in stored.incoming_qos2 {
-            self.store.remove_incoming_qos2(id);
         }
         if !first && self.opts.resubscribe && !self.subscriptions.is_empty() {
             self.resubscribe();

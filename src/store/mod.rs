@@ -3,13 +3,27 @@
 //!
 //! The engine keeps its working state in memory and reports every change of the session state
 //! to a [`SessionStore`], which can replay it with [`SessionStore::load`]. The session state is
-//! [MQTT-4.1.0]: outgoing QoS 1/2 messages not yet completed (queued, sent, or released), and the
-//! packet identifiers of incoming QoS 2 messages awaiting PUBREL.
+//! [MQTT-4.1.0]: outgoing QoS 1/2 messages not yet completed (queued, sent, or released), the
+//! packet identifiers of incoming QoS 2 messages awaiting PUBREL, and the next packet identifier
+//! to try (so that a restarted client does not start again at 1 while the server still holds
+//! the old ones).
+//!
+//! Two stores come with the crate: [`MemoryStore`] (the default; survives reconnects, not the
+//! process) and, with the `file-store` feature, `FileStore` (an SQLite file; survives a crash of
+//! the process and, in its power-loss-safe mode, of the machine).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use crate::packet::{PacketId, Publish};
+
+mod error;
+#[cfg(feature = "file-store")]
+mod file;
+
+pub use error::{StoreError, StoreErrorSource};
+#[cfg(feature = "file-store")]
+pub use file::{FileStore, FileStoreOptions};
 
 /// Where an outgoing QoS 1/2 message is in its handshake.
 ///
@@ -45,12 +59,20 @@ pub struct StoredSession {
     pub outgoing: Vec<(u64, StoredMessage)>,
     /// Incoming QoS 2 packet identifiers awaiting PUBREL.
     pub incoming_qos2: Vec<PacketId>,
+    /// The next packet identifier the engine will try, if one was stored.
+    pub next_packet_id: Option<PacketId>,
 }
 
 /// Receives every change of the session state, and gives it back after a restart.
 ///
 /// Calls are made by the engine synchronously, in the order the changes happen. Sequence numbers
 /// increase with the order in which messages were accepted, and are never reused by one engine.
+///
+/// The change methods (`put_outgoing` ... `clear`) are buffered and cannot fail: a store keeps
+/// them until [`commit`](SessionStore::commit), which makes every change since the previous
+/// commit durable in one transaction (all of them or none). The event loop commits once per
+/// turn, covering every change of that turn (group commit). A failed commit keeps the changes
+/// buffered; the next commit tries them again.
 pub trait SessionStore: Send {
     /// A new outgoing message (stage `Queued`), or a message changing stage.
     fn put_outgoing(&mut self, seq: u64, message: &StoredMessage);
@@ -62,20 +84,32 @@ pub trait SessionStore: Send {
     fn put_incoming_qos2(&mut self, id: PacketId);
     /// PUBREL arrived for an incoming QoS 2 message.
     fn remove_incoming_qos2(&mut self, id: PacketId);
+    /// The next packet identifier the engine will try (it skips those in use).
+    fn set_next_packet_id(&mut self, id: PacketId);
     /// The session ended: forget everything.
     fn clear(&mut self);
-    /// The stored session, as it was after the last change.
-    fn load(&mut self) -> StoredSession;
+    /// Makes every change since the last commit durable, in one transaction: after a crash the
+    /// store holds either all of them or none. What "durable" covers (a crash of the process,
+    /// or a power loss too) is the store's to document.
+    fn commit(&mut self) -> Result<(), StoreError>;
+    /// The stored session, as of the last successful commit (changes not yet committed are not
+    /// included; in a store that commits each change at once, such as [`MemoryStore`], that is
+    /// every change).
+    fn load(&mut self) -> Result<StoredSession, StoreError>;
 }
 
 /// An in-memory [`SessionStore`]. Cloning it gives another handle to the same state, so a test
 /// (or an application) can hand one clone to a client and later give another to a new client
 /// to resume where the first one stopped.
 ///
+/// Every change takes effect at once (so [`commit`](SessionStore::commit) has nothing to do and
+/// never fails), and lives as long as the process.
+///
 /// ```
 /// use pigeon_mqtt::store::{MemoryStore, SessionStore};
 /// let mut store = MemoryStore::new();
-/// assert!(store.load().outgoing.is_empty());
+/// assert!(store.load()?.outgoing.is_empty());
+/// # Ok::<(), pigeon_mqtt::store::StoreError>(())
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
@@ -86,6 +120,7 @@ pub struct MemoryStore {
 struct MemoryInner {
     outgoing: BTreeMap<u64, StoredMessage>,
     incoming: BTreeSet<PacketId>,
+    next_packet_id: Option<PacketId>,
 }
 
 impl MemoryStore {
@@ -133,17 +168,27 @@ impl SessionStore for MemoryStore {
         self.with(|s| s.incoming.remove(&id));
     }
 
+    fn set_next_packet_id(&mut self, id: PacketId) {
+        self.with(|s| s.next_packet_id = Some(id));
+    }
+
     fn clear(&mut self) {
         self.with(|s| {
             s.outgoing.clear();
             s.incoming.clear();
+            s.next_packet_id = None;
         });
     }
 
-    fn load(&mut self) -> StoredSession {
-        self.with(|s| StoredSession {
+    fn commit(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn load(&mut self) -> Result<StoredSession, StoreError> {
+        Ok(self.with(|s| StoredSession {
             outgoing: s.outgoing.iter().map(|(k, v)| (*k, v.clone())).collect(),
             incoming_qos2: s.incoming.iter().copied().collect(),
-        })
+            next_packet_id: s.next_packet_id,
+        }))
     }
 }
