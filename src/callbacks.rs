@@ -264,6 +264,10 @@ impl<U: Send + 'static> CallbackClient<U> {
             Event::Published(r) => call(&mut self.on_publish, client, ud, &r),
             Event::Subscribed(a) => call(&mut self.on_subscribe, client, ud, &a),
             Event::Unsubscribed(a) => call(&mut self.on_unsubscribe, client, ud, &a),
+            // A message of an earlier run completed: `on_publish` reports it too.
+            Event::RestoredPublished { result, .. } => {
+                call(&mut self.on_publish, client, ud, &result)
+            }
             Event::ProtocolFallback { from, to, error } => {
                 tracing::info!(%from, %to, %error, "protocol level fallback");
             }

@@ -44,16 +44,30 @@ pub struct Client {
 impl Client {
     /// A client and its event loop, with an in-memory session store.
     pub fn new(opts: ConnectOptions) -> (Client, EventLoop) {
-        Client::with_store(opts, Box::new(MemoryStore::new()))
+        let engine = Engine::new(
+            &opts,
+            Box::new(MemoryStore::new()),
+            seed(),
+            tokio::time::Instant::now().into_std(),
+        );
+        Client::with_engine(opts, engine)
     }
 
-    /// A client and its event loop, resuming the session kept in `store`.
-    pub fn with_store(opts: ConnectOptions, store: Box<dyn SessionStore>) -> (Client, EventLoop) {
+    /// A client and its event loop, resuming the session kept in `store`: messages an earlier
+    /// client with this store accepted and did not complete are sent again, and report as
+    /// [`crate::Event::RestoredPublished`]. Fails when the store cannot be read.
+    pub fn with_store(
+        opts: ConnectOptions,
+        store: Box<dyn SessionStore>,
+    ) -> Result<(Client, EventLoop), crate::store::StoreError> {
+        let engine = Engine::try_new(&opts, store, seed(), tokio::time::Instant::now().into_std())?;
+        Ok(Client::with_engine(opts, engine))
+    }
+
+    fn with_engine(opts: ConnectOptions, engine: Engine<Ticket>) -> (Client, EventLoop) {
         let (tx, rx) = mpsc::channel(opts.request_capacity);
         // Boxed: the channel allocates its slots up front, and disconnects are rare.
         let (control, control_rx) = mpsc::channel(2);
-        let seed = seed();
-        let engine = Engine::new(&opts, store, seed, tokio::time::Instant::now().into_std());
         (
             Client { tx, control },
             EventLoop::new(opts, engine, rx, control_rx),
@@ -82,6 +96,47 @@ impl Client {
             .await
             .map_err(|_| ClientError::Closed)?;
         Ok(PublishToken { rx })
+    }
+
+    /// Hands the message over and waits until it is in the session store: with a persistent
+    /// store ([`crate::store::FileStore`]), on disk (committed in the event loop's next turn,
+    /// together with everything else of that turn). A QoS 1/2 message enqueued this way is sent
+    /// even if the process dies now: the next client with the store sends it (with DUP and its
+    /// identifier where the broker kept the session, as a new publish otherwise) and reports
+    /// its outcome as [`crate::Event::RestoredPublished`] with the id returned here. With the
+    /// default [`MemoryStore`] it only means the event loop has taken it.
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "file-store")]
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use pigeon_mqtt::store::FileStore;
+    /// use pigeon_mqtt::{Client, ConnectOptions, Message, QoS};
+    /// let opts = ConnectOptions::new("127.0.0.1", 1883).client_id("sensor-7").clean_start(false);
+    /// let (client, eventloop) = Client::with_store(opts, Box::new(FileStore::open("sensor.db")?))?;
+    /// tokio::spawn(eventloop.run());
+    /// let queued = client.enqueue(Message::new("sensors/7", "21.5")?.qos(QoS::AtLeastOnce)).await?;
+    /// println!("message {} is on disk", queued.id);
+    /// queued.token.await?; // PUBACK
+    /// # Ok(()) }
+    /// ```
+    pub async fn enqueue(&self, message: Message) -> Result<Enqueued, PublishError> {
+        let (stored_tx, stored_rx) = oneshot::channel();
+        let (done_tx, done_rx) = oneshot::channel();
+        self.tx
+            .send(Request::Publish {
+                message,
+                ticket: Ticket::Enqueue {
+                    stored: stored_tx,
+                    done: done_tx,
+                },
+            })
+            .await
+            .map_err(|_| PublishError::Closed)?;
+        let id = stored_rx.await.unwrap_or(Err(PublishError::Closed))?;
+        Ok(Enqueued {
+            id,
+            token: PublishToken { rx: done_rx },
+        })
     }
 
     /// Like [`Client::begin_publish`] but never waits: fails with
@@ -295,6 +350,18 @@ impl Client {
     async fn send(&self, req: Request<Ticket>) -> Result<(), ClientError> {
         self.tx.send(req).await.map_err(|_| ClientError::Closed)
     }
+}
+
+/// A message in the session store ([`Client::enqueue`]).
+#[must_use = "the token resolves when the message is acknowledged"]
+#[derive(Debug)]
+pub struct Enqueued {
+    /// Its message id: it increases by one per publish and, with a persistent store, goes on
+    /// across restarts; a message restored after a restart reports with it
+    /// ([`crate::Event::RestoredPublished`]).
+    pub id: u64,
+    /// Resolves like [`Client::publish`].
+    pub token: PublishToken,
 }
 
 /// Resolves when a publish handed over with [`Client::begin_publish`] or

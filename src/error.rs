@@ -440,6 +440,11 @@ pub enum ConnectionError {
         #[source]
         source: Option<ErrorSource>,
     },
+    /// The session store could not commit the session state (disk full, permissions, a damaged
+    /// file): the connection is closed without writing what depended on it, and the changes
+    /// are committed again on the next turn.
+    #[error("the session store failed: {0}")]
+    Store(crate::store::StoreError),
     /// A proxy ([`crate::ConnectOptions::proxy`]) could not be used: it names the proxy and
     /// what it answered.
     #[error(transparent)]
@@ -633,6 +638,20 @@ pub enum PublishError {
     /// The client was closed before the message completed.
     #[error("the client was closed before the message completed")]
     Closed,
+    /// The session store could not take the message (see [`crate::store::StoreError`]): it is
+    /// not sent.
+    #[error("the session store failed: {0}")]
+    Store(crate::store::StoreError),
+    /// The message was dropped from a full queue
+    /// ([`crate::ConnectOptions::queue_full_policy`]): drop-oldest dropped it for a newer one,
+    /// drop-newest dropped it on arrival.
+    #[error("the message was dropped: the queue of messages waiting to be sent is full ({queued} messages, {bytes} bytes)")]
+    Dropped {
+        /// Messages queued when it was dropped.
+        queued: usize,
+        /// Their bytes (topic and payload).
+        bytes: usize,
+    },
     /// The client stopped for good before the message completed, because of this connection
     /// error: the first connection failed (and retrying it is off), or the connection was lost
     /// with reconnection off.

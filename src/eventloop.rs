@@ -34,6 +34,11 @@ const LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 #[derive(Debug)]
 pub(crate) enum Ticket {
     Publish(oneshot::Sender<Result<PublishAck, PublishError>>),
+    /// A publish that also reports when it is in the session store ([`crate::Client::enqueue`]).
+    Enqueue {
+        stored: oneshot::Sender<Result<u64, PublishError>>,
+        done: oneshot::Sender<Result<PublishAck, PublishError>>,
+    },
     Subscribe(oneshot::Sender<Result<SubAck, SubscribeError>>),
     Unsubscribe(oneshot::Sender<Result<UnsubAck, SubscribeError>>),
     Disconnect(oneshot::Sender<()>),
@@ -63,6 +68,15 @@ pub enum Event {
     Subscribed(SubAck),
     /// An UNSUBACK arrived.
     Unsubscribed(UnsubAck),
+    /// A publish restored from the session store completed: one accepted by an earlier client
+    /// with this store (an earlier run of the program) that ended before it was acknowledged.
+    /// `id` is the message id that client gave it ([`crate::Client::enqueue`]).
+    RestoredPublished {
+        /// The message id.
+        id: u64,
+        /// Its outcome.
+        result: Result<PublishAck, PublishError>,
+    },
     /// The server refused MQTT 5.0 on the first connection (a 3.1.1-only server: Azure IoT Hub,
     /// RabbitMQ before 3.13, NATS, Aedes), so the client connects again at 3.1.1. Only when the
     /// application did not choose the level ([`ConnectOptions::protocol`]); the level in use is
@@ -118,6 +132,8 @@ pub struct EventLoop {
     sent_disconnect: bool,
     /// The CONNACK of the current (or last) connection.
     connack: Option<ConnAck>,
+    /// Enqueued publishes waiting for the next store commit, with their message ids.
+    awaiting_commit: Vec<(u64, oneshot::Sender<Result<u64, PublishError>>)>,
 }
 
 impl std::fmt::Debug for EventLoop {
@@ -154,7 +170,14 @@ impl EventLoop {
             read_busy: false,
             sent_disconnect: false,
             connack: None,
+            awaiting_commit: Vec::new(),
         }
+    }
+
+    /// The id the next publish will get: ids go on across restarts with a persistent store
+    /// (see [`crate::Client::enqueue`] and [`Event::RestoredPublished`]).
+    pub fn next_message_id(&self) -> u64 {
+        self.engine.next_message_id()
     }
 
     /// The protocol level in use: the one asked for, or 3.1.1 after a
@@ -225,7 +248,7 @@ impl EventLoop {
         let now = self.now();
         while self.requests_open && self.engine.can_accept() && !self.engine.is_closed() {
             match self.requests.try_recv() {
-                Ok(req) => self.engine.handle_request(now, req),
+                Ok(req) => self.handle_request(now, req),
                 Err(_) => break,
             }
         }
@@ -373,6 +396,14 @@ impl EventLoop {
     /// Encodes everything the engine wants to send into one buffer (large payloads as their own
     /// chunks) and writes it with as few system calls as possible.
     async fn flush(&mut self) -> Result<(), ConnectionError> {
+        if let Err(e) = self.commit() {
+            tracing::error!(error = %e, "the session store cannot commit");
+            if self.transport.is_some() {
+                // Nothing that depends on the uncommitted state goes out; the changes stay
+                // buffered and are committed again on the next turn.
+                return Err(ConnectionError::Store(e));
+            }
+        }
         let level = self.engine.protocol_level();
         let now = self.now();
         while let Some(Transmit { packet, written }) = self.engine.poll_transmit(now) {
@@ -506,11 +537,11 @@ impl EventLoop {
             req = self.requests.recv(), if accept => match req {
                 Some(req) => {
                     let now = self.now();
-                    self.engine.handle_request(now, req);
+                    self.handle_request(now, req);
                     // Take whatever else is already waiting, so it is written in one batch.
                     while self.engine.can_accept() {
                         match self.requests.try_recv() {
-                            Ok(req) => self.engine.handle_request(now, req),
+                            Ok(req) => self.handle_request(now, req),
                             Err(_) => break,
                         }
                     }
@@ -522,19 +553,55 @@ impl EventLoop {
         }
     }
 
+    /// Hands a request to the engine. An [`Ticket::Enqueue`] publish waits for the next commit
+    /// of the session store: it gets the id the engine gives it.
+    fn handle_request(&mut self, now: std::time::Instant, req: Request<Ticket>) {
+        let req = match req {
+            Request::Publish {
+                message,
+                ticket: Ticket::Enqueue { stored, done },
+            } => {
+                self.awaiting_commit
+                    .push((self.engine.next_message_id(), stored));
+                Request::Publish {
+                    message,
+                    ticket: Ticket::Publish(done),
+                }
+            }
+            other => other,
+        };
+        self.engine.handle_request(now, req);
+    }
+
+    /// Commits the session store (group commit: one per turn, before anything of the turn is
+    /// written) and tells the enqueued publishes.
+    fn commit(&mut self) -> Result<(), crate::store::StoreError> {
+        let result = self.engine.commit();
+        for (id, tx) in self.awaiting_commit.drain(..) {
+            let _ = tx.send(match &result {
+                Ok(()) => Ok(id),
+                Err(e) => Err(PublishError::Store(e.clone())),
+            });
+        }
+        result
+    }
+
     /// Closes the request channels and refuses what is in them (the engine answers `Closed`).
     fn shut_requests(&mut self) {
         self.requests.close();
         self.control.close();
         let now = self.now();
         while let Ok(req) = self.requests.try_recv() {
-            self.engine.handle_request(now, req);
+            self.handle_request(now, req);
         }
         while let Ok(req) = self.control.try_recv() {
-            self.engine.handle_request(now, *req);
+            self.handle_request(now, *req);
         }
         // Resolve the refusals' futures; their events are not reported after the end.
         self.drain_outputs();
+        for (_, tx) in self.awaiting_commit.drain(..) {
+            let _ = tx.send(Err(PublishError::Closed));
+        }
         if self.finished.is_some() {
             self.events.clear();
         }
@@ -549,9 +616,9 @@ impl EventLoop {
         };
         let now = self.now();
         while let Ok(earlier) = self.requests.try_recv() {
-            self.engine.handle_request(now, earlier);
+            self.handle_request(now, earlier);
         }
-        self.engine.handle_request(now, *req);
+        self.handle_request(now, *req);
     }
 
     fn decode_incoming(&mut self) {
@@ -591,6 +658,9 @@ impl EventLoop {
                     self.connack = Some(ack.clone());
                     self.events.push_back(Event::Connected(ack));
                 }
+                Output::RestoredDone { id, result } => self
+                    .events
+                    .push_back(Event::RestoredPublished { id, result }),
                 Output::ProtocolFallback { from, to, error } => self
                     .events
                     .push_back(Event::ProtocolFallback { from, to, error }),

@@ -143,7 +143,7 @@ pub mod topic;
 mod transport;
 
 pub use callbacks::{CallbackClient, DisconnectInfo, LoopHandle};
-pub use client::{AckToken, Client, IntoTopicFilter, Messages, PublishToken};
+pub use client::{AckToken, Client, Enqueued, IntoTopicFilter, Messages, PublishToken};
 pub use error::{
     ClientError, ConnectionError, ProtocolError, ProxyError, PublishError, SubscribeError,
 };
@@ -152,7 +152,7 @@ pub use message::{AckTag, IntoTopicName, Message};
 #[cfg(feature = "tls")]
 pub use options::TlsOptions;
 pub use options::{
-    ConnectOptions, ReconnectOptions, Scheme, Server, SessionLostPolicy, UrlError,
+    ConnectOptions, QueueFullPolicy, ReconnectOptions, Scheme, Server, SessionLostPolicy, UrlError,
     DEFAULT_MAXIMUM_PACKET_SIZE,
 };
 pub use packet::{ProtocolLevel, QoS};

@@ -30,6 +30,23 @@ pub enum SessionLostPolicy {
 /// payloads).
 pub const DEFAULT_MAXIMUM_PACKET_SIZE: u32 = 1024 * 1024;
 
+/// What happens to a publish when the queue of messages waiting to be sent is full
+/// ([`ConnectOptions::max_queued`], [`ConnectOptions::max_queued_bytes`]), for example while the
+/// broker has been unreachable for long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum QueueFullPolicy {
+    /// Backpressure: `publish` waits for room, `try_publish` fails with
+    /// [`crate::ClientError::QueueFull`].
+    #[default]
+    Wait,
+    /// Make room by dropping the oldest queued message: its publish fails with
+    /// [`crate::PublishError::Dropped`].
+    DropOldest,
+    /// Drop the new message: its publish fails at once with [`crate::PublishError::Dropped`].
+    DropNewest,
+}
+
 /// Automatic reconnection with exponential backoff and jitter.
 ///
 /// ```
@@ -236,6 +253,8 @@ pub struct ConnectOptions {
     pub(crate) max_publish_closures: u8,
     pub(crate) stale_session_recovery: bool,
     pub(crate) manual_acks: bool,
+    pub(crate) max_queued_bytes: usize,
+    pub(crate) queue_full: QueueFullPolicy,
 }
 
 impl fmt::Debug for ConnectOptions {
@@ -304,6 +323,8 @@ impl ConnectOptions {
             max_publish_closures: 3,
             stale_session_recovery: true,
             manual_acks: false,
+            max_queued_bytes: usize::MAX,
+            queue_full: QueueFullPolicy::Wait,
         }
     }
 
@@ -585,10 +606,34 @@ impl ConnectOptions {
         self
     }
 
-    /// How many publishes may wait (while disconnected, or for the in-flight window) before
-    /// `publish` waits and `try_publish` fails.
+    /// How many publishes may wait (while disconnected, or for the in-flight window; with a
+    /// persistent store they wait on disk) before the [`QueueFullPolicy`] applies: by default
+    /// `publish` waits and `try_publish` fails with [`crate::ClientError::QueueFull`]
+    /// (default 1000).
     pub fn max_queued(mut self, max: usize) -> Self {
         self.max_queued = max.max(1);
+        self
+    }
+
+    /// How many bytes of topics and payloads may wait, like [`ConnectOptions::max_queued`]
+    /// (default: no limit).
+    pub fn max_queued_bytes(mut self, max: usize) -> Self {
+        self.max_queued_bytes = max.max(1);
+        self
+    }
+
+    /// What happens to a publish when the queue is full ([`ConnectOptions::max_queued`],
+    /// [`ConnectOptions::max_queued_bytes`]); by default the publisher waits.
+    ///
+    /// ```
+    /// use pigeon_mqtt::{ConnectOptions, QueueFullPolicy};
+    /// // A sensor offline for days keeps the newest 10,000 readings.
+    /// let opts = ConnectOptions::new("127.0.0.1", 1883)
+    ///     .max_queued(10_000)
+    ///     .queue_full_policy(QueueFullPolicy::DropOldest);
+    /// ```
+    pub fn queue_full_policy(mut self, policy: QueueFullPolicy) -> Self {
+        self.queue_full = policy;
         self
     }
 

@@ -103,6 +103,7 @@ fn every_field_round_trips_through_the_file() {
         ],
         incoming_qos2: vec![pid(1), pid(300), pid(65_535)],
         next_packet_id: Some(pid(40_000)),
+        next_message_id: Some(u64::MAX),
     };
     {
         let mut store = FileStore::open(&path).unwrap();
@@ -114,6 +115,7 @@ fn every_field_round_trips_through_the_file() {
             store.put_incoming_qos2(id);
         }
         store.set_next_packet_id(pid(40_000));
+        store.set_next_message_id(u64::MAX);
         store.commit().unwrap();
         assert_eq!(store.load().unwrap(), expected);
     }
@@ -149,6 +151,7 @@ fn removals_and_clear_are_durable() {
     store.put_incoming_qos2(pid(4));
     store.put_incoming_qos2(pid(5));
     store.set_next_packet_id(pid(11));
+    store.set_next_message_id(10);
     store.commit().unwrap();
     for seq in (0..10).filter(|s| s % 2 == 0) {
         store.remove_outgoing(seq);
@@ -164,8 +167,10 @@ fn removals_and_clear_are_durable() {
     assert_eq!(s.incoming_qos2, [pid(5)]);
     assert_eq!(s.next_packet_id, Some(pid(11)));
 
-    // clear() forgets everything committed before it; what comes after it in the same commit
-    // stays.
+    assert_eq!(s.next_message_id, Some(10));
+
+    // clear() forgets everything committed before it but the next message id (ids go on
+    // across sessions); what comes after it in the same commit stays.
     store.clear();
     let after = plain("after", QosPid::ExactlyOnce(pid(3)), b"x".to_vec());
     store.put_outgoing(20, &msg(after.clone(), OutgoingStage::Sent(pid(3))));
@@ -175,6 +180,7 @@ fn removals_and_clear_are_durable() {
     assert_eq!(s.outgoing, [(20, msg(after, OutgoingStage::Sent(pid(3))))]);
     assert!(s.incoming_qos2.is_empty());
     assert_eq!(s.next_packet_id, None);
+    assert_eq!(s.next_message_id, Some(10));
 }
 
 #[test]
@@ -273,6 +279,7 @@ fn after_turns(turns: u64) -> StoredSession {
             vec![pid((turns % 60_000 + 1) as u16)]
         },
         next_packet_id: (turns > 0).then(|| pid((turns % 60_000 + 2) as u16)),
+        next_message_id: None,
     }
 }
 

@@ -50,6 +50,7 @@ mod auth;
 mod backoff;
 mod control;
 mod keepalive;
+mod queue;
 mod receiver;
 mod sender;
 mod session;
@@ -60,7 +61,7 @@ use std::time::Instant;
 use crate::auth::AuthError;
 use crate::error::{ConnectionError, ProtocolError, PublishError, SubscribeError};
 use crate::message::Message;
-use crate::options::ConnectOptions;
+use crate::options::{ConnectOptions, QueueFullPolicy};
 use crate::packet::{
     ConnAck, Disconnect, MqttString, Packet, PacketId, Properties, ProtocolLevel, QoS, QosPid,
     ReasonCode, SubAck, SubscriptionOptions, UnsubAck,
@@ -71,6 +72,7 @@ use alias::Aliases;
 use backoff::Backoff;
 use control::{Control, SubRecord};
 use keepalive::{KeepAlive, Ping};
+use queue::SendQueue;
 use sender::{InFlight, Queued};
 use session::{Conn, Disconnecting, ServerLimits};
 
@@ -204,6 +206,15 @@ pub enum Output<T> {
         /// How the server refused.
         error: ConnectionError,
     },
+    /// A publish restored from the store (accepted by an earlier client with this store, which
+    /// ended before it completed) completed. `id` is the message id the earlier client gave
+    /// out ([`Engine::next_message_id`]).
+    RestoredDone {
+        /// The message id.
+        id: u64,
+        /// Its outcome.
+        result: Result<PublishAck, PublishError>,
+    },
     /// The engine stopped for good: after a graceful disconnect (with that request's ticket),
     /// or when it gave up connecting.
     Closed {
@@ -239,7 +250,7 @@ pub struct Engine<T> {
     keep_alive: KeepAlive,
 
     seq: u64,
-    queue: VecDeque<Queued<T>>,
+    queue: SendQueue<T>,
     inflight: BTreeMap<u64, InFlight<T>>,
     by_id: HashMap<PacketId, u64>,
     next_id: PacketId,
@@ -336,8 +347,8 @@ impl<T> Engine<T> {
             client_id: opts.client_id.clone(),
             server: ServerLimits::default(),
             keep_alive: KeepAlive::new(opts.keep_alive, now),
-            seq: 0,
-            queue: VecDeque::new(),
+            seq: stored.next_message_id.unwrap_or(0),
+            queue: SendQueue::default(),
             inflight: BTreeMap::new(),
             by_id: HashMap::new(),
             next_id: stored.next_packet_id.unwrap_or(PacketId::ONE),
@@ -424,9 +435,42 @@ impl<T> Engine<T> {
         matches!(self.conn, Conn::Closed)
     }
 
-    /// True when another request can be taken without exceeding the configured queue bound.
+    /// True when another request can be taken without exceeding the configured queue bound
+    /// (with a drop policy the engine makes room itself, so it always takes requests).
     pub fn can_accept(&self) -> bool {
-        self.queue.len() < self.opts.max_queued && !self.is_closed()
+        let room = self.opts.queue_full != QueueFullPolicy::Wait || !self.queue_full(0);
+        room && !self.is_closed()
+    }
+
+    /// The queue would be over its bounds with `extra` more bytes.
+    fn queue_full(&self, extra: usize) -> bool {
+        self.queue.len() >= self.opts.max_queued
+            || self.queue.bytes().saturating_add(extra.max(1)) > self.opts.max_queued_bytes
+    }
+
+    /// With a drop policy, makes room for a message of `size` bytes: drop-oldest fails the
+    /// oldest queued messages; drop-newest says the new one must go (false).
+    fn make_room(&mut self, size: usize) -> bool {
+        match self.opts.queue_full {
+            QueueFullPolicy::DropNewest => !self.queue_full(size),
+            QueueFullPolicy::DropOldest => {
+                while self.queue_full(size) {
+                    let dropped = PublishError::Dropped {
+                        queued: self.queue.len(),
+                        bytes: self.queue.bytes(),
+                    };
+                    let Some(q) = self.queue.pop_front() else {
+                        break;
+                    };
+                    if q.message.qos != QoS::AtMostOnce {
+                        self.store.remove_outgoing(q.seq);
+                    }
+                    self.report(q.seq, q.ticket, Err(dropped));
+                }
+                true
+            }
+            _ => true,
+        }
     }
 
     /// Number of outgoing QoS 1/2 messages in flight (sent, not yet completed).
@@ -451,7 +495,16 @@ impl<T> Engine<T> {
             Request::Publish { message, ticket } => {
                 let seq = self.seq;
                 self.seq += 1;
+                if !self.make_room(message.topic().len() + message.payload().len()) {
+                    let dropped = PublishError::Dropped {
+                        queued: self.queue.len(),
+                        bytes: self.queue.bytes(),
+                    };
+                    self.report(seq, Some(ticket), Err(dropped));
+                    return;
+                }
                 if message.qos != QoS::AtMostOnce {
+                    self.store.set_next_message_id(self.seq);
                     // The stored PUBLISH must keep the QoS, which only a `QosPid` with an
                     // identifier can carry: the identifier is a placeholder while `Queued`
                     // (the real one is assigned, and stored, when the message is sent).
@@ -652,6 +705,59 @@ impl<T> Engine<T> {
             }
             Conn::Closed => None,
         }
+    }
+
+    /// Reports the outcome of the publish `seq`: to its request, or, for a message restored
+    /// from the store, as [`Output::RestoredDone`].
+    fn report(&mut self, seq: u64, ticket: Option<T>, result: Result<PublishAck, PublishError>) {
+        self.output.push_back(match ticket {
+            Some(ticket) => Output::PublishDone { ticket, result },
+            None => Output::RestoredDone { id: seq, result },
+        });
+    }
+
+    /// The id the next publish request will get: ids increase by one per publish request and,
+    /// with a persistent store, go on across restarts, so an application can key its own
+    /// records by them (see [`Output::RestoredDone`]).
+    pub fn next_message_id(&self) -> u64 {
+        self.seq
+    }
+
+    /// Makes every change of the session state since the last call durable, in one
+    /// transaction (group commit; the event loop calls it once per turn, before it writes).
+    /// A message the store cannot hold fails with [`PublishError::Store`] and the others are
+    /// committed.
+    pub fn commit(&mut self) -> Result<(), StoreError> {
+        loop {
+            match self.store.commit() {
+                Err(e @ StoreError::Unstorable { .. }) => {
+                    let StoreError::Unstorable { seq, .. } = e else {
+                        return Err(e);
+                    };
+                    tracing::warn!(seq, error = %e, "a message the store cannot hold failed");
+                    if !self.drop_unstorable(seq, e.clone()) {
+                        return Err(e);
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Fails the message `seq` after the store refused it; false if the engine has no such
+    /// message.
+    fn drop_unstorable(&mut self, seq: u64, error: StoreError) -> bool {
+        let e = PublishError::Store(error);
+        if let Some(q) = self.queue.remove(seq) {
+            self.report(seq, q.ticket, Err(e));
+            return true;
+        }
+        if let Some(m) = self.inflight.get(&seq) {
+            let id = m.id;
+            self.finish(id, Err(e));
+            return true;
+        }
+        false
     }
 
     /// Acknowledgements are outstanding (keep alive then also watches what is received).

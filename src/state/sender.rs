@@ -18,7 +18,7 @@
 
 use std::time::Instant;
 
-use super::{Conn, Engine, Output, PublishAck, Transmit};
+use super::{Conn, Engine, PublishAck, Transmit};
 use crate::codec;
 use crate::error::{ProtocolError, PublishError};
 use crate::message::Message;
@@ -111,12 +111,7 @@ impl<T> Engine<T> {
                 if qos != QoS::AtMostOnce {
                     self.store.remove_outgoing(q.seq);
                 }
-                if let Some(ticket) = q.ticket {
-                    self.output.push_back(Output::PublishDone {
-                        ticket,
-                        result: Err(e),
-                    });
-                }
+                self.report(q.seq, q.ticket, Err(e));
                 continue;
             }
             if qos == QoS::AtMostOnce {
@@ -223,16 +218,13 @@ impl<T> Engine<T> {
     }
 
     /// [`Engine::complete`] without moving queued work on (for use while closing).
-    fn finish(&mut self, id: PacketId, result: Result<PublishAck, PublishError>) {
+    pub(super) fn finish(&mut self, id: PacketId, result: Result<PublishAck, PublishError>) {
         let Some(seq) = self.by_id.remove(&id) else {
             return;
         };
         self.store.remove_outgoing(seq);
         if let Some(m) = self.inflight.remove(&seq) {
-            if let Some(ticket) = m.ticket {
-                self.output
-                    .push_back(Output::PublishDone { ticket, result });
-            }
+            self.report(seq, m.ticket, result);
         }
     }
 
@@ -361,18 +353,12 @@ impl<T> Engine<T> {
         for id in ids {
             self.finish(id, Err(qos2_unsupported()));
         }
-        let (refused, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.queue)
-            .into_iter()
-            .partition(|q| q.message.qos == QoS::ExactlyOnce);
-        self.queue = keep.into();
+        let refused = self
+            .queue
+            .take_where(|q| q.message.qos == QoS::ExactlyOnce);
         for q in refused {
             self.store.remove_outgoing(q.seq);
-            if let Some(ticket) = q.ticket {
-                self.output.push_back(Output::PublishDone {
-                    ticket,
-                    result: Err(qos2_unsupported()),
-                });
-            }
+            self.report(q.seq, q.ticket, Err(qos2_unsupported()));
         }
     }
 
@@ -442,16 +428,12 @@ impl<T> Engine<T> {
                 stage: OutgoingStage::Queued,
             },
         );
-        let at = self.queue.partition_point(|q| q.seq < seq);
-        self.queue.insert(
-            at,
-            Queued {
-                seq,
-                message: Message::from_publish(publish),
-                ticket: m.ticket,
-                strikes: m.strikes,
-            },
-        );
+        self.queue.insert_in_order(Queued {
+            seq,
+            message: Message::from_publish(publish),
+            ticket: m.ticket,
+            strikes: m.strikes,
+        });
         if self.quota_refusals >= STALE_SESSION_REFUSALS {
             self.start_fresh_session(now);
         } else {

@@ -352,15 +352,11 @@ impl<T> Engine<T> {
         for (seq, m) in inflight {
             if m.released {
                 self.store.remove_outgoing(seq);
-                if let Some(ticket) = m.ticket {
-                    self.output.push_back(Output::PublishDone {
-                        ticket,
-                        result: Ok(PublishAck {
-                            packet_id: Some(m.id),
-                            ..PublishAck::default()
-                        }),
-                    });
-                }
+                let done = PublishAck {
+                    packet_id: Some(m.id),
+                    ..PublishAck::default()
+                };
+                self.report(seq, m.ticket, Ok(done));
                 continue;
             }
             match self.opts.session_lost {
@@ -383,12 +379,7 @@ impl<T> Engine<T> {
                 }
                 SessionLostPolicy::Fail => {
                     self.store.remove_outgoing(seq);
-                    if let Some(ticket) = m.ticket {
-                        self.output.push_back(Output::PublishDone {
-                            ticket,
-                            result: Err(PublishError::SessionLost),
-                        });
-                    }
+                    self.report(seq, m.ticket, Err(PublishError::SessionLost));
                 }
             }
         }
@@ -513,7 +504,7 @@ impl<T> Engine<T> {
         // What is still pending fails with the error that ended the client (a first connection
         // that failed, a lost connection without reconnection), or as closed.
         self.closed_error = error.clone();
-        for q in std::mem::take(&mut self.queue) {
+        for q in self.queue.take_all() {
             if let Some(ticket) = q.ticket {
                 self.output.push_back(Output::PublishDone {
                     ticket,

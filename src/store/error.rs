@@ -184,3 +184,14 @@ impl std::error::Error for StoreError {
         }
     }
 }
+
+/// Two errors are equal when they are the same variant with the same message (the underlying
+/// errors cannot be compared).
+impl PartialEq for StoreError {
+    fn eq(&self, other: &Self) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+            && self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for StoreError {}

@@ -49,7 +49,7 @@ const STAGE_RELEASED: i64 = 2;
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let store = FileStore::open("/var/lib/sensor/session.db")?;
 /// let (client, event_loop) =
-///     Client::with_store(ConnectOptions::new("127.0.0.1", 1883), Box::new(store));
+///     Client::with_store(ConnectOptions::new("127.0.0.1", 1883), Box::new(store))?;
 /// # Ok(())
 /// # }
 /// ```
@@ -299,6 +299,18 @@ impl FileStore {
                     .ok_or_else(|| self.corrupt(format!("next packet identifier {id}")))?,
             );
         }
+        let next: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT value FROM session WHERE key = 'next_message_id'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(err)?;
+        if let Some(seq) = next {
+            session.next_message_id = Some(seq_from_key(seq));
+        }
         Ok(session)
     }
 
@@ -307,7 +319,8 @@ impl FileStore {
         let tx = self.conn.transaction()?;
         if self.pending.clear {
             tx.execute_batch(
-                "DELETE FROM outgoing; DELETE FROM incoming_qos2; DELETE FROM session;",
+                "DELETE FROM outgoing; DELETE FROM incoming_qos2;
+                 DELETE FROM session WHERE key <> 'next_message_id';",
             )?;
         }
         let mut puts = puts.iter();
@@ -372,6 +385,12 @@ impl FileStore {
                 "INSERT OR REPLACE INTO session (key, value) VALUES ('next_packet_id', ?1)",
             )?
             .execute([id.get()])?;
+        }
+        if let Some(seq) = self.pending.next_message_id {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO session (key, value) VALUES ('next_message_id', ?1)",
+            )?
+            .execute([seq_key(seq)])?;
         }
         tx.commit()
     }
@@ -438,9 +457,14 @@ impl SessionStore for FileStore {
         self.pending.next_packet_id = Some(id);
     }
 
+    fn set_next_message_id(&mut self, seq: u64) {
+        self.pending.next_message_id = Some(seq);
+    }
+
     fn clear(&mut self) {
         self.pending = Pending {
             clear: true,
+            next_message_id: self.pending.next_message_id,
             ..Pending::default()
         };
     }
@@ -507,6 +531,7 @@ struct Pending {
     /// `true`: stored, `false`: removed.
     incoming: BTreeMap<PacketId, bool>,
     next_packet_id: Option<PacketId>,
+    next_message_id: Option<u64>,
 }
 
 impl Pending {
@@ -515,6 +540,7 @@ impl Pending {
             && self.outgoing.is_empty()
             && self.incoming.is_empty()
             && self.next_packet_id.is_none()
+            && self.next_message_id.is_none()
     }
 
     fn len(&self) -> usize {
@@ -522,6 +548,7 @@ impl Pending {
             + self.outgoing.len()
             + self.incoming.len()
             + usize::from(self.next_packet_id.is_some())
+            + usize::from(self.next_message_id.is_some())
     }
 }
 

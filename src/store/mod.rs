@@ -61,6 +61,8 @@ pub struct StoredSession {
     pub incoming_qos2: Vec<PacketId>,
     /// The next packet identifier the engine will try, if one was stored.
     pub next_packet_id: Option<PacketId>,
+    /// The next message id (sequence number) the engine gives out, if one was stored.
+    pub next_message_id: Option<u64>,
 }
 
 /// Receives every change of the session state, and gives it back after a restart.
@@ -86,7 +88,11 @@ pub trait SessionStore: Send {
     fn remove_incoming_qos2(&mut self, id: PacketId);
     /// The next packet identifier the engine will try (it skips those in use).
     fn set_next_packet_id(&mut self, id: PacketId);
-    /// The session ended: forget everything.
+    /// The next message id (sequence number) the engine gives out: ids go on across restarts,
+    /// even when every stored message has completed. Kept by [`SessionStore::clear`].
+    fn set_next_message_id(&mut self, seq: u64);
+    /// The session ended: forget the messages, the incoming QoS 2 identifiers and the packet
+    /// identifier state (not the next message id).
     fn clear(&mut self);
     /// Makes every change since the last commit durable, in one transaction: after a crash the
     /// store holds either all of them or none. What "durable" covers (a crash of the process,
@@ -121,6 +127,7 @@ struct MemoryInner {
     outgoing: BTreeMap<u64, StoredMessage>,
     incoming: BTreeSet<PacketId>,
     next_packet_id: Option<PacketId>,
+    next_message_id: Option<u64>,
 }
 
 impl MemoryStore {
@@ -172,6 +179,10 @@ impl SessionStore for MemoryStore {
         self.with(|s| s.next_packet_id = Some(id));
     }
 
+    fn set_next_message_id(&mut self, seq: u64) {
+        self.with(|s| s.next_message_id = Some(seq));
+    }
+
     fn clear(&mut self) {
         self.with(|s| {
             s.outgoing.clear();
@@ -189,6 +200,7 @@ impl SessionStore for MemoryStore {
             outgoing: s.outgoing.iter().map(|(k, v)| (*k, v.clone())).collect(),
             incoming_qos2: s.incoming.iter().copied().collect(),
             next_packet_id: s.next_packet_id,
+            next_message_id: s.next_message_id,
         }))
     }
 }
