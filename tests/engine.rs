@@ -1967,6 +1967,84 @@ fn automatic_acknowledgements_need_no_ack() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Durable sessions: restored messages, message ids, bounded queues
+// ---------------------------------------------------------------------------------------------
+
+both_versions!(restored_messages_report_with_their_ids_and_ids_go_on, |level| {
+    let store = MemoryStore::new();
+    let now = Instant::now();
+    let opts = options(level).clean_start(false).session_expiry(600);
+    let mut first = Harness::with_store(opts.clone(), store.clone(), now);
+    assert_eq!(first.engine.next_message_id(), 0);
+    first.publish_qos("m/0", QoS::AtLeastOnce);
+    first.publish_qos("m/1", QoS::ExactlyOnce);
+    first.engine.commit().unwrap();
+    // The process dies here (nothing sent). The next one resumes from the store...
+    let mut second = Harness::with_store(opts, store.clone(), now);
+    assert_eq!(second.engine.next_message_id(), 2, "ids go on");
+    let sent = second.connect(false);
+    assert_eq!(shape(&sent), ["PUBLISH m/0 q1", "PUBLISH m/1 q2"]);
+    let ids = packet_ids(&sent);
+    second.recv(puback(ids[0]));
+    second.recv(pubrec(ids[1]));
+    second.recv(pubcomp(ids[1]));
+    // ...and reports the outcome of each with the id the first one gave it.
+    let restored: Vec<u64> = second
+        .outputs()
+        .iter()
+        .filter_map(|o| match o {
+            Output::RestoredDone { id, result: Ok(_) } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(restored, [0, 1]);
+    // Even with nothing left in the store, the next id is not reused.
+    let third = Harness::with_store(options(level), store, now);
+    assert_eq!(third.engine.next_message_id(), 2);
+});
+
+both_versions!(queue_full_policies_drop_oldest_or_newest, |level| {
+    use pigeon_mqtt::QueueFullPolicy;
+    for policy in [QueueFullPolicy::DropOldest, QueueFullPolicy::DropNewest] {
+        // Offline: everything queues.
+        let mut h = Harness::new(options(level).max_queued(2).queue_full_policy(policy));
+        let t: Vec<u32> = (0..3)
+            .map(|i| h.publish_qos(&format!("m/{i}"), QoS::AtLeastOnce))
+            .collect();
+        assert!(h.engine.can_accept(), "a drop policy never pushes back");
+        let dropped = if policy == QueueFullPolicy::DropOldest {
+            t[0]
+        } else {
+            t[2]
+        };
+        let r = results(&h.outputs());
+        assert!(
+            matches!(&r[..], [(x, Err(PublishError::Dropped { queued: 2, .. }))] if *x == dropped),
+            "{policy:?}: {r:?}"
+        );
+        let sent = h.connect(false);
+        let expected: Vec<String> = if policy == QueueFullPolicy::DropOldest {
+            vec!["PUBLISH m/1 q1".into(), "PUBLISH m/2 q1".into()]
+        } else {
+            vec!["PUBLISH m/0 q1".into(), "PUBLISH m/1 q1".into()]
+        };
+        assert_eq!(shape(&sent), expected, "{policy:?}");
+    }
+});
+
+both_versions!(queue_bounded_by_bytes_pushes_back, |level| {
+    let mut h = Harness::new(options(level).max_queued_bytes(100));
+    h.publish(Message::new("m/a", vec![0u8; 60]).unwrap().qos(QoS::AtLeastOnce));
+    assert!(h.engine.can_accept());
+    h.publish(Message::new("m/b", vec![0u8; 60]).unwrap().qos(QoS::AtLeastOnce));
+    // 126 bytes queued: the event loop takes no more requests (publish waits, try_publish
+    // fails) until some are sent.
+    assert!(!h.engine.can_accept());
+    h.connect(false);
+    assert!(h.engine.can_accept());
+});
+
+// ---------------------------------------------------------------------------------------------
 // The harness
 // ---------------------------------------------------------------------------------------------
 
