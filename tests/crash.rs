@@ -390,7 +390,10 @@ mod durable {
             assert_eq!(qos2_twice, 0, "{level}: a QoS 2 message arrived twice");
             // Each run went on where the last one stopped, and every kill was mid-stream.
             assert!(starts.windows(2).all(|w| w[0] <= w[1]), "{starts:?}");
-            assert!(starts[KILLS - 1] < MESSAGES, "killed after the stream: {starts:?}");
+            assert!(
+                starts[KILLS - 1] < MESSAGES,
+                "killed after the stream: {starts:?}"
+            );
         }
     }
 
@@ -437,6 +440,8 @@ mod durable {
     }
 
     fn next(x: u64) -> u64 {
-        x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) >> 1
+        x.wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407)
+            >> 1
     }
 }

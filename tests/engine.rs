@@ -1970,38 +1970,41 @@ fn automatic_acknowledgements_need_no_ack() {
 // Durable sessions: restored messages, message ids, bounded queues
 // ---------------------------------------------------------------------------------------------
 
-both_versions!(restored_messages_report_with_their_ids_and_ids_go_on, |level| {
-    let store = MemoryStore::new();
-    let now = Instant::now();
-    let opts = options(level).clean_start(false).session_expiry(600);
-    let mut first = Harness::with_store(opts.clone(), store.clone(), now);
-    assert_eq!(first.engine.next_message_id(), 0);
-    first.publish_qos("m/0", QoS::AtLeastOnce);
-    first.publish_qos("m/1", QoS::ExactlyOnce);
-    first.engine.commit().unwrap();
-    // The process dies here (nothing sent). The next one resumes from the store...
-    let mut second = Harness::with_store(opts, store.clone(), now);
-    assert_eq!(second.engine.next_message_id(), 2, "ids go on");
-    let sent = second.connect(false);
-    assert_eq!(shape(&sent), ["PUBLISH m/0 q1", "PUBLISH m/1 q2"]);
-    let ids = packet_ids(&sent);
-    second.recv(puback(ids[0]));
-    second.recv(pubrec(ids[1]));
-    second.recv(pubcomp(ids[1]));
-    // ...and reports the outcome of each with the id the first one gave it.
-    let restored: Vec<u64> = second
-        .outputs()
-        .iter()
-        .filter_map(|o| match o {
-            Output::RestoredDone { id, result: Ok(_) } => Some(*id),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(restored, [0, 1]);
-    // Even with nothing left in the store, the next id is not reused.
-    let third = Harness::with_store(options(level), store, now);
-    assert_eq!(third.engine.next_message_id(), 2);
-});
+both_versions!(
+    restored_messages_report_with_their_ids_and_ids_go_on,
+    |level| {
+        let store = MemoryStore::new();
+        let now = Instant::now();
+        let opts = options(level).clean_start(false).session_expiry(600);
+        let mut first = Harness::with_store(opts.clone(), store.clone(), now);
+        assert_eq!(first.engine.next_message_id(), 0);
+        first.publish_qos("m/0", QoS::AtLeastOnce);
+        first.publish_qos("m/1", QoS::ExactlyOnce);
+        first.engine.commit().unwrap();
+        // The process dies here (nothing sent). The next one resumes from the store...
+        let mut second = Harness::with_store(opts, store.clone(), now);
+        assert_eq!(second.engine.next_message_id(), 2, "ids go on");
+        let sent = second.connect(false);
+        assert_eq!(shape(&sent), ["PUBLISH m/0 q1", "PUBLISH m/1 q2"]);
+        let ids = packet_ids(&sent);
+        second.recv(puback(ids[0]));
+        second.recv(pubrec(ids[1]));
+        second.recv(pubcomp(ids[1]));
+        // ...and reports the outcome of each with the id the first one gave it.
+        let restored: Vec<u64> = second
+            .outputs()
+            .iter()
+            .filter_map(|o| match o {
+                Output::RestoredDone { id, result: Ok(_) } => Some(*id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(restored, [0, 1]);
+        // Even with nothing left in the store, the next id is not reused.
+        let third = Harness::with_store(options(level), store, now);
+        assert_eq!(third.engine.next_message_id(), 2);
+    }
+);
 
 both_versions!(queue_full_policies_drop_oldest_or_newest, |level| {
     use pigeon_mqtt::QueueFullPolicy;
@@ -2034,9 +2037,17 @@ both_versions!(queue_full_policies_drop_oldest_or_newest, |level| {
 
 both_versions!(queue_bounded_by_bytes_pushes_back, |level| {
     let mut h = Harness::new(options(level).max_queued_bytes(100));
-    h.publish(Message::new("m/a", vec![0u8; 60]).unwrap().qos(QoS::AtLeastOnce));
+    h.publish(
+        Message::new("m/a", vec![0u8; 60])
+            .unwrap()
+            .qos(QoS::AtLeastOnce),
+    );
     assert!(h.engine.can_accept());
-    h.publish(Message::new("m/b", vec![0u8; 60]).unwrap().qos(QoS::AtLeastOnce));
+    h.publish(
+        Message::new("m/b", vec![0u8; 60])
+            .unwrap()
+            .qos(QoS::AtLeastOnce),
+    );
     // 126 bytes queued: the event loop takes no more requests (publish waits, try_publish
     // fails) until some are sent.
     assert!(!h.engine.can_accept());

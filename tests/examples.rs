@@ -190,6 +190,98 @@ fn manual_ack_processes_then_acknowledges_each_job() {
     );
 }
 
+/// The sensor loop is killed with SIGKILL halfway through; the next run with the same store
+/// sends what the first had stored, and every reading arrives.
+#[test]
+#[cfg(feature = "file-store")]
+fn durable_publisher_survives_kill_9() {
+    use std::collections::BTreeSet;
+    use std::sync::{Arc, Mutex};
+
+    let broker = Mosquitto::start();
+    // A subscriber in this process, collecting reading numbers.
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let seen: Arc<Mutex<BTreeSet<u64>>> = Arc::default();
+    let (_watcher, mut eventloop) = Client::new(
+        ConnectOptions::from_url(&broker.url())
+            .expect("url")
+            .client_id("sensor-watcher"),
+    );
+    rt.block_on(async {
+        eventloop.connect().await.expect("watcher connected");
+        let mut messages = eventloop.into_messages();
+        _watcher
+            .subscribe("pigeon/sensor/7", pigeon_mqtt::QoS::AtLeastOnce)
+            .await
+            .expect("subscribed");
+        let seen = seen.clone();
+        tokio::spawn(async move {
+            while let Some(m) = messages.recv().await {
+                if let Some(n) = json_number(&String::from_utf8_lossy(m.payload()), "reading") {
+                    seen.lock().expect("lock").insert(n);
+                }
+            }
+        });
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = dir.path().join("sensor.db");
+    let store = store.to_str().expect("UTF-8 path");
+
+    let mut first = Running::spawn_with(
+        "durable_publisher",
+        &broker.url(),
+        &[("DURABLE_STORE", store), ("READINGS", "40")],
+    );
+    first.wait_for_stdout("Reading 10 on disk");
+    first.child.kill().expect("SIGKILL");
+    first.child.wait().expect("reaped");
+    let out = first.stdout();
+    let stored = out.lines().filter(|l| l.ends_with(" on disk")).count() as u64;
+    assert!(stored < 40, "killed before the end: {out}");
+
+    let mut second = Running::spawn_with(
+        "durable_publisher",
+        &broker.url(),
+        &[("DURABLE_STORE", store), ("READINGS", "5")],
+    );
+    let deadline = Instant::now() + RUN_TIMEOUT;
+    while second.child.try_wait().expect("wait").is_none() {
+        assert!(Instant::now() < deadline, "the second run did not end");
+        thread::sleep(POLL);
+    }
+    let out = second.stdout();
+    assert!(
+        out.starts_with(&format!(
+            "Store {store}: the next reading is message {stored}"
+        )),
+        "the second run goes on after the last stored reading:\n{out}"
+    );
+    assert!(out.contains("All readings acknowledged"), "{out}");
+
+    // Every reading stored by the killed run arrives, then the new ones.
+    let expected: BTreeSet<u64> = (0..stored + 5).collect();
+    let deadline = Instant::now() + LINE_TIMEOUT;
+    while *seen.lock().expect("lock") != expected {
+        assert!(
+            Instant::now() < deadline,
+            "readings {:?}, expected 0..{}; broker log:\n{}",
+            seen.lock().expect("lock"),
+            stored + 5,
+            broker.log()
+        );
+        thread::sleep(POLL);
+    }
+}
+
+/// The number after `"field":` in a JSON line.
+fn json_number(line: &str, field: &str) -> Option<u64> {
+    let rest = line.split(&format!("\"{field}\":")).nth(1)?;
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
 #[test]
 fn examples_speak_3_1_1_too() {
     let broker = Mosquitto::start();
@@ -269,6 +361,10 @@ struct Running {
 
 impl Running {
     fn spawn(name: &'static str, url: &str) -> Running {
+        Running::spawn_with(name, url, &[])
+    }
+
+    fn spawn_with(name: &'static str, url: &str, env: &[(&str, &str)]) -> Running {
         let exe = example(name);
         let dir = tempfile::tempdir().expect("temp dir");
         let stdout = fs::File::create(dir.path().join("stdout")).expect("stdout file");
@@ -279,6 +375,7 @@ impl Running {
         let child = loop {
             let spawned = Command::new(&exe)
                 .env("MQTT_URL", url)
+                .envs(env.iter().copied())
                 .stdin(Stdio::null())
                 .stdout(stdout.try_clone().expect("stdout file"))
                 .stderr(stderr.try_clone().expect("stderr file"))
@@ -429,6 +526,7 @@ fn enabled_features() -> Vec<&'static str> {
             "dangerous-insecure-tls",
             cfg!(feature = "dangerous-insecure-tls"),
         ),
+        ("file-store", cfg!(feature = "file-store")),
     ];
     all.iter().filter(|(_, on)| *on).map(|(f, _)| *f).collect()
 }

@@ -353,9 +353,7 @@ impl<T> Engine<T> {
         for id in ids {
             self.finish(id, Err(qos2_unsupported()));
         }
-        let refused = self
-            .queue
-            .take_where(|q| q.message.qos == QoS::ExactlyOnce);
+        let refused = self.queue.take_where(|q| q.message.qos == QoS::ExactlyOnce);
         for q in refused {
             self.store.remove_outgoing(q.seq);
             self.report(q.seq, q.ticket, Err(qos2_unsupported()));
