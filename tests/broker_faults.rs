@@ -4,6 +4,7 @@
 //! completion events of QoS 0 publishes. Real-broker versions of these cases (NATS, Mosquitto)
 //! are in `tests/nats_faults.rs` and `tests/stale_session.rs`.
 
+#[macro_use]
 mod support;
 
 use std::time::Duration;
@@ -14,23 +15,6 @@ use pigeon_mqtt::{
     DEFAULT_MAXIMUM_PACKET_SIZE,
 };
 use support::scripted::{expect_publish, success, within, Session};
-
-/// Generates `mod $name { fn v3_1_1(); fn v5(); }`, two tests running `$name(level)`.
-macro_rules! at_both_levels {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn v3_1_1() {
-                super::$name(pigeon_mqtt::ProtocolLevel::V3_1_1).await;
-            }
-
-            #[tokio::test]
-            async fn v5() {
-                super::$name(pigeon_mqtt::ProtocolLevel::V5).await;
-            }
-        }
-    )*};
-}
 
 at_both_levels!(
     qos2_answered_with_puback_fails_and_frees_its_slot,

@@ -3,6 +3,7 @@
 //! session resumption. Each scenario that exists at both protocol levels runs at both, from one
 //! body (see [`at_both_levels`]).
 
+#[macro_use]
 mod support;
 
 use std::num::{NonZeroU16, NonZeroU32};
@@ -22,23 +23,6 @@ use pigeon_mqtt::{
 use support::scripted::{
     expect_publish, pid, publish, success, within, Conn, Events, ScriptedBroker, Session, STEP,
 };
-
-/// Generates `mod $name { fn v3_1_1(); fn v5(); }`, two tests running `$name(level)`.
-macro_rules! at_both_levels {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn v3_1_1() {
-                super::$name(pigeon_mqtt::ProtocolLevel::V3_1_1).await;
-            }
-
-            #[tokio::test]
-            async fn v5() {
-                super::$name(pigeon_mqtt::ProtocolLevel::V5).await;
-            }
-        }
-    )*};
-}
 
 at_both_levels!(
     duplicate_qos2_publish_is_delivered_once,

@@ -689,6 +689,13 @@ fn write_password_file(file: &Path, users: &[(String, String)]) {
 /// Finds a Mosquitto program on PATH or in the usual sbin directories
 /// (`/usr/sbin` is often not on a non-root PATH). Panics if missing.
 fn find_program(name: &str) -> PathBuf {
+    find_installed(name, INSTALL_HINT)
+}
+
+/// Finds a program on PATH or in the usual sbin directories (`/usr/sbin` is often not on a
+/// non-root PATH). Panics with `hint` (how to install it) if missing: a missing server fails
+/// the test, it never skips it.
+pub fn find_installed(name: &str, hint: &str) -> PathBuf {
     let path_dirs = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .unwrap_or_default();
@@ -706,7 +713,7 @@ fn find_program(name: &str) -> PathBuf {
         .chain(extra.iter().map(PathBuf::from))
         .map(|d| d.join(name))
         .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{name} not found: {INSTALL_HINT}"))
+        .unwrap_or_else(|| panic!("{name} not found: {hint}"))
 }
 
 fn spawn_failed(name: &str, e: &std::io::Error) -> ! {

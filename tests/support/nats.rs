@@ -840,16 +840,7 @@ fn fail(why: &str, nodes: &[Node]) -> ! {
 /// package installs it in `/usr/sbin`, often not on a non-root PATH).
 /// Panics with an install hint if it is missing.
 fn find_nats_server() -> PathBuf {
-    let path_dirs = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default();
-    let extra = ["/usr/sbin", "/usr/local/sbin", "/usr/bin", "/usr/local/bin"];
-    path_dirs
-        .into_iter()
-        .chain(extra.iter().map(PathBuf::from))
-        .map(|d| d.join("nats-server"))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("nats-server not found: {INSTALL_HINT}"))
+    super::mosquitto::find_installed("nats-server", INSTALL_HINT)
 }
 
 fn spawn_failed(e: &std::io::Error) -> ! {

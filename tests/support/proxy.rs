@@ -460,22 +460,7 @@ fn install_hint(package: &str) -> String {
 
 /// Finds a program on PATH or in the sbin directories (`danted` is in /usr/sbin).
 fn find_program(name: &str, package: &str) -> PathBuf {
-    let path_dirs = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default();
-    let extra = [
-        "/usr/sbin",
-        "/usr/local/sbin",
-        "/sbin",
-        "/usr/bin",
-        "/usr/local/bin",
-    ];
-    path_dirs
-        .into_iter()
-        .chain(extra.iter().map(PathBuf::from))
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{name} not found: {}", install_hint(package)))
+    super::support::mosquitto::find_installed(name, &install_hint(package))
 }
 
 /// A loopback port free right now (bound, then released).
