@@ -299,6 +299,18 @@ impl EventLoop {
     /// One turn: deliver outputs, connect if needed, flush writes, then wait for the socket, a
     /// request or a timer.
     async fn step(&mut self) {
+        // One commit of the session store per turn (group commit), before anything that depends
+        // on it is handed out or written: a message is delivered, and its PUBREC sent, only
+        // once its QoS 2 identifier is stored; a PUBLISH goes out only once it is stored with
+        // its identifier.
+        if let Err(e) = self.commit() {
+            tracing::error!(error = %e, "the session store cannot commit");
+            if self.transport.is_some() {
+                // Nothing that depends on the uncommitted state goes out; the changes stay
+                // buffered and are committed again on the next turn.
+                self.lost(Some(ConnectionError::Store(e)));
+            }
+        }
         self.drain_outputs();
         if !self.events.is_empty() {
             return;
@@ -396,14 +408,6 @@ impl EventLoop {
     /// Encodes everything the engine wants to send into one buffer (large payloads as their own
     /// chunks) and writes it with as few system calls as possible.
     async fn flush(&mut self) -> Result<(), ConnectionError> {
-        if let Err(e) = self.commit() {
-            tracing::error!(error = %e, "the session store cannot commit");
-            if self.transport.is_some() {
-                // Nothing that depends on the uncommitted state goes out; the changes stay
-                // buffered and are committed again on the next turn.
-                return Err(ConnectionError::Store(e));
-            }
-        }
         let level = self.engine.protocol_level();
         let now = self.now();
         while let Some(Transmit { packet, written }) = self.engine.poll_transmit(now) {
@@ -573,8 +577,7 @@ impl EventLoop {
         self.engine.handle_request(now, req);
     }
 
-    /// Commits the session store (group commit: one per turn, before anything of the turn is
-    /// written) and tells the enqueued publishes.
+    /// Commits the session store and tells the enqueued publishes.
     fn commit(&mut self) -> Result<(), crate::store::StoreError> {
         let result = self.engine.commit();
         for (id, tx) in self.awaiting_commit.drain(..) {
