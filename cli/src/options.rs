@@ -51,10 +51,9 @@ pub fn server_options(args: &ServerArgs) -> Result<(ConnectOptions, Option<Strin
     opts = opts
         .keep_alive(Duration::from_secs(args.keepalive.into()))
         .connect_timeout(Duration::from_secs(args.connect_timeout))
-        .reconnect(ReconnectOptions {
-            retry_first_connect: false,
-            ..ReconnectOptions::default()
-        });
+        // A first connection that fails is an error (the library's default, like
+        // mosquitto_pub); later losses are retried.
+        .reconnect(ReconnectOptions::default().retry_first_connect(false));
     match (&args.username, &args.password) {
         (Some(user), Some(pass)) => opts = opts.credentials(user.as_str(), pass.clone()),
         (Some(user), None) => opts = opts.username(user.as_str()),

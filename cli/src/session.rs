@@ -28,7 +28,7 @@ pub struct Session {
 
 impl Session {
     /// Connects once. A refusal, an unreachable broker, a TLS failure or a timeout is returned
-    /// as [`CliError::Connect`] (the options must not retry the first connection).
+    /// as [`CliError::Connect`] (the options do not retry the first connection).
     pub async fn connect(opts: ConnectOptions) -> Result<Session, CliError> {
         let server = opts
             .server_list()
@@ -42,14 +42,9 @@ impl Session {
             error,
             level,
         };
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Connected(_)) => break,
-                Ok(Event::ConnectionLost { error, .. }) => return Err(failed(error)),
-                Ok(_) => {}
-                Err(error) => return Err(failed(error)),
-            }
-        }
+        // The CONNACK, or the first connection's error (each server of a list tried once; a
+        // 3.1.1-only broker answered at 3.1.1 when no level was chosen).
+        eventloop.connect().await.map_err(failed)?;
         // Room for a burst of messages; when it is full the event loop stops reading from the
         // socket until the command catches up.
         let (tx, incoming) = mpsc::channel(256);
