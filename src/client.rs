@@ -12,6 +12,7 @@ use crate::eventloop::{EventLoop, Ticket};
 use crate::message::Message;
 use crate::options::ConnectOptions;
 use crate::packet::{Disconnect, Properties, QoS, SubAck, SubscriptionOptions, UnsubAck};
+use crate::queue::{self, SendError};
 use crate::state::{Engine, PublishAck, Request};
 use crate::store::{MemoryStore, SessionStore};
 use crate::topic::{TopicError, TopicFilter};
@@ -35,10 +36,10 @@ use crate::topic::{TopicError, TopicFilter};
 /// ```
 #[derive(Debug, Clone)]
 pub struct Client {
-    tx: mpsc::Sender<Request<Ticket>>,
-    /// Disconnect requests: taken by the event loop even while the request queue is full or a
-    /// write is blocked, so `disconnect` cannot be stuck behind a backlog.
-    control: mpsc::Sender<Box<Request<Ticket>>>,
+    /// The request queue. Disconnect requests go into its control lane, which the event loop
+    /// reads even while the queue is full or a write is blocked, so `disconnect` cannot be stuck
+    /// behind a backlog.
+    tx: queue::Sender<Request<Ticket>>,
 }
 
 impl Client {
@@ -49,15 +50,11 @@ impl Client {
 
     /// A client and its event loop, resuming the session kept in `store`.
     pub fn with_store(opts: ConnectOptions, store: Box<dyn SessionStore>) -> (Client, EventLoop) {
-        let (tx, rx) = mpsc::channel(opts.request_capacity);
-        // Boxed: the channel allocates its slots up front, and disconnects are rare.
-        let (control, control_rx) = mpsc::channel(2);
+        // Holds no slots until requests arrive (an idle connection keeps none).
+        let (tx, rx) = queue::queue(opts.request_capacity);
         let seed = seed();
         let engine = Engine::new(&opts, store, seed, tokio::time::Instant::now().into_std());
-        (
-            Client { tx, control },
-            EventLoop::new(opts, engine, rx, control_rx),
-        )
+        (Client { tx }, EventLoop::new(engine, rx))
     }
 
     /// Publishes and waits until the message is done at its QoS: written (QoS 0), PUBACK (QoS 1)
@@ -74,13 +71,11 @@ impl Client {
     /// publish. Messages handed over in order are sent in that order.
     pub async fn begin_publish(&self, message: Message) -> Result<PublishToken, ClientError> {
         let (tx, rx) = oneshot::channel();
-        self.tx
-            .send(Request::Publish {
-                message,
-                ticket: Ticket::Publish(tx),
-            })
-            .await
-            .map_err(|_| ClientError::Closed)?;
+        self.send(Request::Publish {
+            message,
+            ticket: Ticket::Publish(tx),
+        })
+        .await?;
         Ok(PublishToken { rx })
     }
 
@@ -88,15 +83,10 @@ impl Client {
     /// [`ClientError::QueueFull`] when the request queue is full.
     pub fn try_publish(&self, message: Message) -> Result<PublishToken, ClientError> {
         let (tx, rx) = oneshot::channel();
-        self.tx
-            .try_send(Request::Publish {
-                message,
-                ticket: Ticket::Publish(tx),
-            })
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => ClientError::QueueFull,
-                mpsc::error::TrySendError::Closed(_) => ClientError::Closed,
-            })?;
+        self.try_send(Request::Publish {
+            message,
+            ticket: Ticket::Publish(tx),
+        })?;
         Ok(PublishToken { rx })
     }
 
@@ -213,22 +203,16 @@ impl Client {
     /// Starts a graceful disconnect without waiting for it (usable inside callbacks).
     pub fn try_disconnect(&self) -> Result<(), ClientError> {
         let (tx, _rx) = oneshot::channel();
-        self.control
-            .try_send(Box::new(Request::Disconnect {
+        self.tx
+            .send_control(Request::Disconnect {
                 packet: Disconnect::default(),
                 ticket: Ticket::Disconnect(tx),
-            }))
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => ClientError::QueueFull,
-                mpsc::error::TrySendError::Closed(_) => ClientError::Closed,
             })
+            .map_err(client_error)
     }
 
     fn try_send(&self, req: Request<Ticket>) -> Result<(), ClientError> {
-        self.tx.try_send(req).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => ClientError::QueueFull,
-            mpsc::error::TrySendError::Closed(_) => ClientError::Closed,
-        })
+        self.tx.try_send(req).map_err(client_error)
     }
 
     /// Graceful disconnect: lets what is already queued and in flight complete (up to the
@@ -241,20 +225,26 @@ impl Client {
     /// `DisconnectWithWillMessage` to have the server publish the will.
     pub async fn disconnect_with(&self, packet: Disconnect) -> Result<(), ClientError> {
         let (tx, rx) = oneshot::channel();
-        self.control
-            .send(Box::new(Request::Disconnect {
+        self.tx
+            .send_control(Request::Disconnect {
                 packet,
                 ticket: Ticket::Disconnect(tx),
-            }))
-            .await
-            .map_err(|_| ClientError::Closed)?;
+            })
+            .map_err(client_error)?;
         // The event loop answers when it has closed; if it is gone it is closed too.
         let _ = rx.await;
         Ok(())
     }
 
     async fn send(&self, req: Request<Ticket>) -> Result<(), ClientError> {
-        self.tx.send(req).await.map_err(|_| ClientError::Closed)
+        self.tx.send(req).await.map_err(client_error)
+    }
+}
+
+fn client_error(e: SendError) -> ClientError {
+    match e {
+        SendError::Full => ClientError::QueueFull,
+        SendError::Closed => ClientError::Closed,
     }
 }
 
