@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::error::{ClientError, PublishError, SubscribeError};
 use crate::eventloop::{EventLoop, Ticket};
@@ -286,13 +286,16 @@ impl<A> Future for AckToken<A> {
 
 /// Incoming messages from a spawned event loop ([`EventLoop::into_messages`]); a bounded
 /// [`futures::Stream`].
+///
+/// [`Messages::recv_many`] takes every message that has arrived (up to a limit) in one call,
+/// so a busy consumer is woken once per batch instead of once per message.
 #[derive(Debug)]
 pub struct Messages {
-    rx: mpsc::Receiver<Message>,
+    rx: queue::Receiver<Message>,
 }
 
 impl Messages {
-    pub(crate) fn new(rx: mpsc::Receiver<Message>) -> Messages {
+    pub(crate) fn new(rx: queue::Receiver<Message>) -> Messages {
         Messages { rx }
     }
 
@@ -300,12 +303,34 @@ impl Messages {
     pub async fn recv(&mut self) -> Option<Message> {
         self.rx.recv().await
     }
+
+    /// Waits for messages, then appends every one that has arrived, up to `limit` (at least
+    /// one), to `buf` and returns how many. Returns 0 only once the client is closed and every
+    /// message was taken.
+    ///
+    /// ```no_run
+    /// # async fn demo() {
+    /// use pigeon_mqtt::{Client, ConnectOptions, QoS};
+    /// let (client, eventloop) = Client::new(ConnectOptions::new("127.0.0.1", 1883));
+    /// let mut messages = eventloop.into_messages();
+    /// client.subscribe("sensors/#", QoS::AtLeastOnce).await.ok();
+    /// let mut batch = Vec::with_capacity(64);
+    /// while messages.recv_many(&mut batch, 64).await > 0 {
+    ///     for m in batch.drain(..) {
+    ///         println!("{} {:?}", m.topic(), m.payload());
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub async fn recv_many(&mut self, buf: &mut Vec<Message>, limit: usize) -> usize {
+        self.rx.recv_many(buf, limit).await
+    }
 }
 
 impl futures::Stream for Messages {
     type Item = Message;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
         self.rx.poll_recv(cx)
     }
 }

@@ -1,4 +1,5 @@
-//! The request queue between [`crate::Client`] handles and the [`crate::EventLoop`].
+//! The request queue between [`crate::Client`] handles and the [`crate::EventLoop`] (and the
+//! message queue from a spawned event loop to [`crate::Messages`]).
 //!
 //! A bounded multi-producer, single-consumer queue that holds no memory while it is empty:
 //! Tokio's `mpsc` channel allocates its first block of 32 slots up front (3.6 KB for requests
@@ -182,6 +183,41 @@ impl<T> Receiver<T> {
         n
     }
 
+    /// Waits until ordinary requests are queued, then moves up to `max` of them (at least one)
+    /// into `into` under one lock. Returns how many; 0 only once every sender is gone and none
+    /// is left (cancel safe).
+    pub(crate) async fn recv_many(&self, into: &mut Vec<T>, max: usize) -> usize {
+        std::future::poll_fn(|cx| {
+            self.shared.consumer.register(cx.waker());
+            let n = {
+                let mut lanes = self.shared.lock();
+                let n = lanes.requests.len().min(max.max(1));
+                if n == 0 {
+                    return if lanes.senders == 0 {
+                        Poll::Ready(0)
+                    } else {
+                        Poll::Pending
+                    };
+                }
+                into.extend(lanes.requests.drain(..n));
+                n
+            };
+            self.shared.permits.add_permits(n);
+            Poll::Ready(n)
+        })
+        .await
+    }
+
+    /// Polls for one ordinary request (for a `Stream`): like [`Receiver::recv`].
+    pub(crate) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        self.poll_lane(cx, |lanes| &mut lanes.requests).map(|item| {
+            if item.is_some() {
+                self.shared.permits.add_permits(1);
+            }
+            item
+        })
+    }
+
     /// Takes one ordinary request.
     pub(crate) fn try_recv(&self) -> Option<T> {
         let item = self.shared.lock().requests.pop_front()?;
@@ -197,12 +233,7 @@ impl<T> Receiver<T> {
     /// Waits for an ordinary request; `None` once every sender is gone and none is left (cancel
     /// safe: nothing is taken unless it is returned).
     pub(crate) async fn recv(&self) -> Option<T> {
-        std::future::poll_fn(|cx| self.poll_lane(cx, |lanes| &mut lanes.requests))
-            .await
-            .map(|item| {
-                self.shared.permits.add_permits(1);
-                item
-            })
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
     }
 
     /// Waits for a control request; `None` once every sender is gone and none is left (cancel
@@ -346,6 +377,31 @@ mod tests {
         tokio::task::yield_now().await;
         drop(tx2);
         assert_eq!(consumer.await.unwrap(), (vec![1, 2], None));
+    }
+
+    #[tokio::test]
+    async fn recv_many_takes_what_is_there_up_to_the_limit_and_frees_the_slots() {
+        let (tx, rx) = queue::<u32>(3);
+        for i in 1..=3 {
+            tx.send(i).await.unwrap();
+        }
+        assert_eq!(tx.try_send(4), Err(SendError::Full));
+        let mut got = Vec::new();
+        assert_eq!(rx.recv_many(&mut got, 2).await, 2);
+        assert_eq!(rx.recv_many(&mut got, 10).await, 1);
+        assert_eq!(got, vec![1, 2, 3]);
+        for i in 4..=6 {
+            tx.try_send(i).unwrap();
+        }
+        let consumer = tokio::spawn(async move {
+            let mut got = Vec::new();
+            while rx.recv_many(&mut got, 64).await > 0 {}
+            got
+        });
+        tokio::task::yield_now().await;
+        tx.send(7).await.unwrap();
+        drop(tx);
+        assert_eq!(consumer.await.unwrap(), vec![4, 5, 6, 7]);
     }
 
     #[tokio::test]
