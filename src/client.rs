@@ -1,5 +1,5 @@
 //! [`Client`]: a cloneable handle that sends requests to the [`EventLoop`] over a bounded
-//! channel; requests that need an answer carry a one-shot sender.
+//! queue (`src/queue.rs`); requests that need an answer carry a one-shot sender.
 
 use std::future::Future;
 use std::pin::Pin;

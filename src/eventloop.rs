@@ -535,7 +535,8 @@ impl EventLoop {
         }
     }
 
-    /// Closes the request channels and refuses what is in them (the engine answers `Closed`).
+    /// Closes the request queue (both lanes) and refuses what is in it (the engine answers
+    /// `Closed`).
     fn shut_requests(&mut self) {
         self.requests.close();
         let now = self.now();

@@ -583,7 +583,8 @@ impl ConnectOptions {
         self
     }
 
-    /// Capacity of the channel from the client handles to the event loop.
+    /// Capacity of the request queue from the client handles to the event loop (its slots are
+    /// allocated as requests arrive, not up front).
     pub fn request_capacity(mut self, cap: usize) -> Self {
         self.request_capacity = cap.max(1);
         self
