@@ -5,9 +5,11 @@
 //! and their discussion live in `benches/CLIENT_RESULTS.md`.
 //!
 //! One Mosquitto (from `tests/support`, packet logging off) serves every broker scenario, and one
-//! Tokio runtime (multi-threaded, 2 workers) runs every client. Both libraries get the same
-//! settings: MQTT 3.1.1, clean session, TCP_NODELAY, 100 messages in flight, a request channel of
-//! 64, keep alive 60 s, packets up to 1 MiB. pigeon also runs at 5.0 as a third column.
+//! Tokio runtime runs every client: multi-threaded with 2 workers, or current-thread with
+//! `CLIENT_BENCH_RUNTIME=current` (the idle-memory child then uses one too). Both libraries get
+//! the same settings: MQTT 3.1.1, clean session, TCP_NODELAY, 100 messages in flight, a request
+//! channel of 64, keep alive 60 s, packets up to 1 MiB. pigeon also runs at 5.0 as a third
+//! column.
 //!
 //! Scenarios, each repeated `reps` times with the libraries interleaved in rotating order
 //! (medians reported):
@@ -17,8 +19,13 @@
 //!    pipelines with `begin_publish` and awaits every token at the end; rumqttc pipelines with
 //!    `AsyncClient::publish_bytes` (its zero-copy `Bytes` entry point) while a task polls its
 //!    event loop and counts the acks (or, at QoS 0, the written publishes). Both subscribers
-//!    poll their event loop directly. The count received is checked (Mosquitto may drop QoS 0
-//!    under load; the table says so when it did).
+//!    poll their event loop directly (pigeon's takes `Messages` from `into_messages` instead with
+//!    `CLIENT_BENCH_PIGEON_SUBSCRIBER=stream`, or batches of them with `Messages::recv_many` with
+//!    `=batch`). The count received is checked (Mosquitto may drop QoS 0 under load; the table
+//!    says so when it did).
+//!    Fan-in: the same with 4 publisher connections publishing N/4 messages each at once, at
+//!    QoS 0 and 1; "publisher msgs/s" is N over the time until the last publisher had all its
+//!    messages complete (written at QoS 0, acknowledged at QoS 1).
 //! 2. Client CPU per message: utime and stime of this process (`/proc/self/stat`, 10 ms ticks)
 //!    around each run, so publisher and subscriber together; the broker is another process.
 //! 3. QoS 1 latency: sequential publish-and-await-PUBACK round trips; p50 / p99. rumqttc polls
@@ -32,7 +39,8 @@
 //!    each QoS 1 PUBLISH with PUBACK at once. It is another process so that its CPU is not
 //!    counted as the client's.
 //!
-//! `CLIENT_BENCH_FILTER=<substring>` runs only the scenarios whose label contains it.
+//! `CLIENT_BENCH_FILTER=<substring>[|<substring>...]` runs only the scenarios whose label contains
+//! one of them.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -81,21 +89,18 @@ fn main() {
         // Broker-to-subscriber window, like the clients' own.
         .extra_config("max_inflight_messages 100\n")
         .build();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("bench-client")
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let flavor = Flavor::from_env();
+    let rt = flavor.runtime();
     let port = broker.port();
     let started = Instant::now();
-    eprintln!("mosquitto on port {port}; plan: {plan:?}");
+    eprintln!("mosquitto on port {port}; runtime: {flavor:?}; plan: {plan:?}");
     let load_before = loadavg();
 
     // `CLIENT_BENCH_FILTER=<substring>` runs only the scenarios whose label contains it, e.g.
     // "e2e QoS 1 64 B pigeon 3.1.1" or "latency" (for profiling one case).
     let filter = std::env::var("CLIENT_BENCH_FILTER").unwrap_or_default();
-    let wanted = |label: &str| label.contains(filter.as_str());
+    // Alternatives are separated by `|`: "e2e QoS 1 64 B pigeon 3.1.1|e2e QoS 1 64 B rumqttc".
+    let wanted = |label: &str| filter.split('|').any(|f| label.contains(f));
     let mut table = Table::default();
     let run = |f: std::pin::Pin<Box<dyn std::future::Future<Output = Sample> + Send>>| {
         rt.block_on(rt.spawn(f)).expect("scenario task")
@@ -125,7 +130,7 @@ fn main() {
                     qos,
                     n,
                     Bytes::from(vec![0xA5; size]),
-                    true,
+                    Some(1),
                 )));
                 eprintln!(
                     "e2e {:<13} qos{} {:>5} B: {:>9.0} msg/s, {:>6.2} us cpu/msg, received {}/{}",
@@ -133,6 +138,39 @@ fn main() {
                     qos as u8,
                     size,
                     sample.rate(),
+                    sample.cpu_per_msg_us(),
+                    sample.received,
+                    sample.sent
+                );
+                table.add(&key, lib, sample);
+            }
+        }
+    }
+
+    // 1b: several publishers into one subscriber (the publishers share the runtime with it).
+    for rep in 0..plan.reps {
+        for (case, qos) in [QoS::AtMostOnce, QoS::AtLeastOnce].into_iter().enumerate() {
+            let key = format!("e2e {PUBLISHERS} publishers QoS {} 64 B", qos as u8);
+            for lib in Lib::rotation(rep + case) {
+                if !wanted(&format!("{key} {}", lib.name())) {
+                    continue;
+                }
+                let topic = format!("bench/fan-in/{}/{case}/{rep}", lib.tag());
+                let sample = run(Box::pin(throughput(
+                    lib,
+                    port,
+                    topic,
+                    qos,
+                    plan.small_n,
+                    Bytes::from(vec![0xA5; 64]),
+                    Some(PUBLISHERS),
+                )));
+                eprintln!(
+                    "{key} {:<13}: {:>9.0} msg/s, publishers {:>9.0} msg/s, {:>6.2} us cpu/msg, \
+                     received {}/{}",
+                    lib.name(),
+                    sample.rate(),
+                    sample.publisher_rate(),
                     sample.cpu_per_msg_us(),
                     sample.received,
                     sample.sent
@@ -203,7 +241,7 @@ fn main() {
                     qos,
                     plan.sink_n,
                     Bytes::from(vec![0xA5; 64]),
-                    false,
+                    None,
                 )));
                 eprintln!(
                     "sink {:<13} qos{}: {:>9.0} msg/s, {:>6.2} us cpu/msg",
@@ -220,7 +258,8 @@ fn main() {
 
     println!();
     println!(
-        "pigeon-mqtt vs rumqttc 0.25.1, {} ({} reps, {:.0} s), mosquitto {}, {} CPUs",
+        "pigeon-mqtt vs rumqttc 0.25.1, {} ({} reps, {:.0} s), {flavor:?} runtime, mosquitto {}, \
+         {} CPUs",
         if plan.reps > 1 {
             "full run"
         } else {
@@ -241,6 +280,61 @@ fn main() {
 }
 
 // ---- plan ---------------------------------------------------------------------------------
+
+/// How pigeon's subscriber takes its messages: `CLIENT_BENCH_PIGEON_SUBSCRIBER=stream`
+/// (`EventLoop::into_messages`, one `Messages::recv` per message), `batch` (`into_messages`
+/// and `Messages::recv_many`), or by default `EventLoop::poll` in its own task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PigeonSubscriber {
+    Poll,
+    Stream,
+    Batch,
+}
+
+impl PigeonSubscriber {
+    fn from_env() -> PigeonSubscriber {
+        match std::env::var("CLIENT_BENCH_PIGEON_SUBSCRIBER").as_deref() {
+            Ok("stream") => PigeonSubscriber::Stream,
+            Ok("batch") => PigeonSubscriber::Batch,
+            _ => PigeonSubscriber::Poll,
+        }
+    }
+}
+
+/// Publisher connections of the fan-in scenario.
+const PUBLISHERS: usize = 4;
+
+/// The Tokio runtime every client runs on: `CLIENT_BENCH_RUNTIME=current` for a current-thread
+/// runtime, anything else (the default) for a multi-threaded one with 2 workers. The idle
+/// memory child process uses the same flavor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flavor {
+    MultiThread,
+    CurrentThread,
+}
+
+impl Flavor {
+    fn from_env() -> Flavor {
+        match std::env::var("CLIENT_BENCH_RUNTIME").as_deref() {
+            Ok("current") | Ok("current-thread") => Flavor::CurrentThread,
+            _ => Flavor::MultiThread,
+        }
+    }
+
+    fn runtime(self) -> tokio::runtime::Runtime {
+        match self {
+            Flavor::MultiThread => tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("bench-client")
+                .enable_all()
+                .build(),
+            Flavor::CurrentThread => tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build(),
+        }
+        .expect("tokio runtime")
+    }
+}
 
 #[derive(Debug, Clone, Copy)]
 struct Plan {
@@ -409,12 +503,18 @@ struct Sample {
     sent: usize,
     received: usize,
     elapsed: Duration,
+    /// From the first publish until every publisher had all its messages complete.
+    published: Duration,
     cpu: Cpu,
 }
 
 impl Sample {
     fn rate(&self) -> f64 {
         self.received as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn publisher_rate(&self) -> f64 {
+        self.sent as f64 / self.published.as_secs_f64()
     }
 
     fn cpu_per_msg_us(&self) -> f64 {
@@ -430,8 +530,9 @@ impl Sample {
     }
 }
 
-/// Publishes `n` messages (after connecting a subscriber if `with_subscriber`) and measures
-/// from the first publish to the last receipt (or, without subscriber, to the last ack).
+/// Publishes `n` messages (after connecting a subscriber if `publishers` is `Some`; from that
+/// many publisher connections, `n / publishers` each, all at once) and measures from the first
+/// publish to the last receipt (or, without subscriber, to the last ack).
 async fn throughput(
     lib: Lib,
     port: u16,
@@ -439,19 +540,45 @@ async fn throughput(
     qos: QoS,
     n: usize,
     payload: Bytes,
-    with_subscriber: bool,
+    publishers: Option<usize>,
 ) -> Sample {
-    let subscriber = if with_subscriber {
+    let subscriber = if publishers.is_some() {
         Some(Subscriber::start(lib, port, &topic, qos, n).await)
     } else {
         None
     };
-    let mut publisher = Publisher::connect(lib, port, qos, n).await;
+    let count = publishers.unwrap_or(1).max(1);
+    let mut pubs = Vec::with_capacity(count);
+    for _ in 0..count {
+        pubs.push(Publisher::connect(lib, port, qos, n / count).await);
+    }
+    let n = n / count * count;
 
     let cpu0 = Cpu::now();
     let t0 = Instant::now();
-    publisher.publish_all(&topic, qos, n, &payload).await;
-    let published = t0.elapsed();
+    let published = if count == 1 {
+        pubs[0].publish_all(&topic, qos, n, &payload).await;
+        t0.elapsed()
+    } else {
+        let tasks: Vec<_> = pubs
+            .into_iter()
+            .map(|mut p| {
+                let (topic, payload) = (topic.clone(), payload.clone());
+                tokio::spawn(async move {
+                    p.publish_all(&topic, qos, n / count, &payload).await;
+                    (p, t0.elapsed())
+                })
+            })
+            .collect();
+        pubs = Vec::with_capacity(count);
+        let mut last = Duration::ZERO;
+        for t in tasks {
+            let (p, done) = t.await.expect("publisher task");
+            pubs.push(p);
+            last = last.max(done);
+        }
+        last
+    };
     let (received, elapsed) = match subscriber {
         Some(s) => {
             let (received, last) = s.finish().await;
@@ -460,11 +587,14 @@ async fn throughput(
         None => (n, published),
     };
     let cpu = Cpu::now().since(cpu0);
-    publisher.disconnect().await;
+    for p in pubs {
+        p.disconnect().await;
+    }
     Sample {
         sent: n,
         received,
         elapsed,
+        published,
         cpu,
     }
 }
@@ -605,19 +735,53 @@ impl Subscriber {
             Lib::Pigeon311 | Lib::Pigeon5 => {
                 let (client, mut eventloop) =
                     pigeon_connect(port, lib.level(), next_id("sub")).await;
-                let task = tokio::spawn(async move {
-                    let mut received = 0;
-                    while received < n {
-                        match eventloop.poll().await {
-                            Ok(Event::Message(_)) => {
-                                received += 1;
-                                note(received);
+                let task = match PigeonSubscriber::from_env() {
+                    PigeonSubscriber::Poll => tokio::spawn(async move {
+                        let mut received = 0;
+                        while received < n {
+                            match eventloop.poll().await {
+                                Ok(Event::Message(_)) => {
+                                    received += 1;
+                                    note(received);
+                                }
+                                Ok(_) => {}
+                                Err(e) => panic!("pigeon subscriber: {e}"),
                             }
-                            Ok(_) => {}
-                            Err(e) => panic!("pigeon subscriber: {e}"),
                         }
+                    }),
+                    PigeonSubscriber::Stream => {
+                        let mut messages = eventloop.into_messages();
+                        tokio::spawn(async move {
+                            let mut received = 0;
+                            while received < n {
+                                match messages.recv().await {
+                                    Some(_) => {
+                                        received += 1;
+                                        note(received);
+                                    }
+                                    None => panic!("pigeon subscriber: stream ended"),
+                                }
+                            }
+                        })
                     }
-                });
+                    PigeonSubscriber::Batch => {
+                        let mut messages = eventloop.into_messages();
+                        tokio::spawn(async move {
+                            let mut received = 0;
+                            let mut batch = Vec::with_capacity(256);
+                            while received < n {
+                                match messages.recv_many(&mut batch, 256).await {
+                                    0 => panic!("pigeon subscriber: stream ended"),
+                                    k => {
+                                        batch.clear();
+                                        received += k;
+                                        note(received);
+                                    }
+                                }
+                            }
+                        })
+                    }
+                };
                 client.subscribe(topic, qos).await.expect("subscribe");
                 Subscriber {
                     task,
@@ -801,11 +965,7 @@ fn mem_child(args: &[String]) {
     let lib = Lib::parse(&args[0]);
     let port: u16 = args[1].parse().expect("port");
     let n: usize = args[2].parse().expect("count");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = Flavor::from_env().runtime();
     rt.block_on(async move {
         let connected = Arc::new(AtomicUsize::new(0));
         let mut handles = Vec::with_capacity(n + 1);
@@ -1205,6 +1365,20 @@ impl Table {
                 p5 / r,
                 verdict(p / r <= 0.5),
             );
+            if key.contains("publishers") {
+                let pubrate =
+                    |lib| median(self.samples(key, lib).iter().map(Sample::publisher_rate));
+                let (p, r, p5) = (
+                    pubrate(Lib::Pigeon311),
+                    pubrate(Lib::Rumqttc),
+                    pubrate(Lib::Pigeon5),
+                );
+                println!(
+                    "| {key} publisher msgs/s | {p:.0} | {r:.0} | {:.2} | {p5:.0} | {:.2} | (info) |",
+                    p / r,
+                    p5 / r,
+                );
+            }
             let split = |lib| format!("{:.2} / {:.2}", user(lib), sys(lib));
             println!(
                 "| {key} CPU user / sys µs/msg | {} | {} | {:.2} / {:.2} | {} | | (info) |",

@@ -383,8 +383,14 @@ fn interleaved() {
          | decode: ratio (pigeon / rumqttc ns) |"
     );
     println!("|---|---|---:|---:|---:|");
+    // `CODEC_BENCH_FILTER=<substring of "case level">` keeps only the matching cases (for
+    // profiling one of them).
+    let filter = std::env::var("CODEC_BENCH_FILTER").unwrap_or_default();
     for level in [ProtocolLevel::V3_1_1, ProtocolLevel::V5] {
         for case in &cases(level) {
+            if !format!("{} {}", case.name, level_name(level)).contains(filter.as_str()) {
+                continue;
+            }
             let bytes = wire_bytes(case);
             let mut buf = BytesMut::with_capacity(bytes.len());
             let iters = (2_000_000 / bytes.len().max(64)).clamp(200, 20_000) as u64;

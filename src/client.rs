@@ -1,17 +1,18 @@
 //! [`Client`]: a cloneable handle that sends requests to the [`EventLoop`] over a bounded
-//! channel; requests that need an answer carry a one-shot sender.
+//! queue (`src/queue.rs`); requests that need an answer carry a one-shot sender.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::error::{ClientError, PublishError, SubscribeError};
 use crate::eventloop::{EventLoop, Ticket};
 use crate::message::{AckTag, Message};
 use crate::options::ConnectOptions;
 use crate::packet::{Disconnect, Properties, QoS, SubAck, SubscriptionOptions, UnsubAck};
+use crate::queue::{self, SendError};
 use crate::state::{Engine, PublishAck, Request};
 use crate::store::{MemoryStore, SessionStore};
 use crate::topic::{TopicError, TopicFilter};
@@ -35,10 +36,10 @@ use crate::topic::{TopicError, TopicFilter};
 /// ```
 #[derive(Debug, Clone)]
 pub struct Client {
-    tx: mpsc::Sender<Request<Ticket>>,
-    /// Disconnect requests: taken by the event loop even while the request queue is full or a
-    /// write is blocked, so `disconnect` cannot be stuck behind a backlog.
-    control: mpsc::Sender<Box<Request<Ticket>>>,
+    /// The request queue. Disconnect requests go into its control lane, which the event loop
+    /// reads even while the queue is full or a write is blocked, so `disconnect` cannot be stuck
+    /// behind a backlog.
+    tx: queue::Sender<Request<Ticket>>,
 }
 
 impl Client {
@@ -65,13 +66,9 @@ impl Client {
     }
 
     fn with_engine(opts: ConnectOptions, engine: Engine<Ticket>) -> (Client, EventLoop) {
-        let (tx, rx) = mpsc::channel(opts.request_capacity);
-        // Boxed: the channel allocates its slots up front, and disconnects are rare.
-        let (control, control_rx) = mpsc::channel(2);
-        (
-            Client { tx, control },
-            EventLoop::new(opts, engine, rx, control_rx),
-        )
+        // Holds no slots until requests arrive (an idle connection keeps none).
+        let (tx, rx) = queue::queue(opts.request_capacity);
+        (Client { tx }, EventLoop::new(engine, rx))
     }
 
     /// Publishes and waits until the message is done at its QoS: written (QoS 0), PUBACK (QoS 1)
@@ -88,13 +85,11 @@ impl Client {
     /// publish. Messages handed over in order are sent in that order.
     pub async fn begin_publish(&self, message: Message) -> Result<PublishToken, ClientError> {
         let (tx, rx) = oneshot::channel();
-        self.tx
-            .send(Request::Publish {
-                message,
-                ticket: Ticket::Publish(tx),
-            })
-            .await
-            .map_err(|_| ClientError::Closed)?;
+        self.send(Request::Publish {
+            message,
+            ticket: Ticket::Publish(tx),
+        })
+        .await?;
         Ok(PublishToken { rx })
     }
 
@@ -143,15 +138,10 @@ impl Client {
     /// [`ClientError::QueueFull`] when the request queue is full.
     pub fn try_publish(&self, message: Message) -> Result<PublishToken, ClientError> {
         let (tx, rx) = oneshot::channel();
-        self.tx
-            .try_send(Request::Publish {
-                message,
-                ticket: Ticket::Publish(tx),
-            })
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => ClientError::QueueFull,
-                mpsc::error::TrySendError::Closed(_) => ClientError::Closed,
-            })?;
+        self.try_send(Request::Publish {
+            message,
+            ticket: Ticket::Publish(tx),
+        })?;
         Ok(PublishToken { rx })
     }
 
@@ -307,22 +297,16 @@ impl Client {
     /// Starts a graceful disconnect without waiting for it (usable inside callbacks).
     pub fn try_disconnect(&self) -> Result<(), ClientError> {
         let (tx, _rx) = oneshot::channel();
-        self.control
-            .try_send(Box::new(Request::Disconnect {
+        self.tx
+            .send_control(Request::Disconnect {
                 packet: Disconnect::default(),
                 ticket: Ticket::Disconnect(tx),
-            }))
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => ClientError::QueueFull,
-                mpsc::error::TrySendError::Closed(_) => ClientError::Closed,
             })
+            .map_err(client_error)
     }
 
     fn try_send(&self, req: Request<Ticket>) -> Result<(), ClientError> {
-        self.tx.try_send(req).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => ClientError::QueueFull,
-            mpsc::error::TrySendError::Closed(_) => ClientError::Closed,
-        })
+        self.tx.try_send(req).map_err(client_error)
     }
 
     /// Graceful disconnect: lets what is already queued and in flight complete (up to the
@@ -335,20 +319,26 @@ impl Client {
     /// `DisconnectWithWillMessage` to have the server publish the will.
     pub async fn disconnect_with(&self, packet: Disconnect) -> Result<(), ClientError> {
         let (tx, rx) = oneshot::channel();
-        self.control
-            .send(Box::new(Request::Disconnect {
+        self.tx
+            .send_control(Request::Disconnect {
                 packet,
                 ticket: Ticket::Disconnect(tx),
-            }))
-            .await
-            .map_err(|_| ClientError::Closed)?;
+            })
+            .map_err(client_error)?;
         // The event loop answers when it has closed; if it is gone it is closed too.
         let _ = rx.await;
         Ok(())
     }
 
     async fn send(&self, req: Request<Ticket>) -> Result<(), ClientError> {
-        self.tx.send(req).await.map_err(|_| ClientError::Closed)
+        self.tx.send(req).await.map_err(client_error)
+    }
+}
+
+fn client_error(e: SendError) -> ClientError {
+    match e {
+        SendError::Full => ClientError::QueueFull,
+        SendError::Closed => ClientError::Closed,
     }
 }
 
@@ -402,13 +392,16 @@ impl<A> Future for AckToken<A> {
 
 /// Incoming messages from a spawned event loop ([`EventLoop::into_messages`]); a bounded
 /// [`futures::Stream`].
+///
+/// [`Messages::recv_many`] takes every message that has arrived (up to a limit) in one call,
+/// so a busy consumer is woken once per batch instead of once per message.
 #[derive(Debug)]
 pub struct Messages {
-    rx: mpsc::Receiver<Message>,
+    rx: queue::Receiver<Message>,
 }
 
 impl Messages {
-    pub(crate) fn new(rx: mpsc::Receiver<Message>) -> Messages {
+    pub(crate) fn new(rx: queue::Receiver<Message>) -> Messages {
         Messages { rx }
     }
 
@@ -416,12 +409,34 @@ impl Messages {
     pub async fn recv(&mut self) -> Option<Message> {
         self.rx.recv().await
     }
+
+    /// Waits for messages, then appends every one that has arrived, up to `limit` (at least
+    /// one), to `buf` and returns how many. Returns 0 only once the client is closed and every
+    /// message was taken.
+    ///
+    /// ```no_run
+    /// # async fn demo() {
+    /// use pigeon_mqtt::{Client, ConnectOptions, QoS};
+    /// let (client, eventloop) = Client::new(ConnectOptions::new("127.0.0.1", 1883));
+    /// let mut messages = eventloop.into_messages();
+    /// client.subscribe("sensors/#", QoS::AtLeastOnce).await.ok();
+    /// let mut batch = Vec::with_capacity(64);
+    /// while messages.recv_many(&mut batch, 64).await > 0 {
+    ///     for m in batch.drain(..) {
+    ///         println!("{} {:?}", m.topic(), m.payload());
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub async fn recv_many(&mut self, buf: &mut Vec<Message>, limit: usize) -> usize {
+        self.rx.recv_many(buf, limit).await
+    }
 }
 
 impl futures::Stream for Messages {
     type Item = Message;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
         self.rx.poll_recv(cx)
     }
 }

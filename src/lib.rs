@@ -137,6 +137,7 @@ pub mod helpers;
 mod message;
 mod options;
 pub mod packet;
+mod queue;
 pub mod state;
 pub mod store;
 pub mod topic;

@@ -212,8 +212,6 @@ pub enum UrlError {
 #[derive(Clone)]
 pub struct ConnectOptions {
     pub(crate) servers: Vec<Server>,
-    /// Index into `servers` of the next connection attempt (advanced by the event loop).
-    pub(crate) next_server: usize,
     #[cfg(feature = "tls")]
     pub(crate) tls: TlsOptions,
     #[cfg(feature = "websocket")]
@@ -286,7 +284,6 @@ impl ConnectOptions {
                 port,
                 path: String::new(),
             }],
-            next_server: 0,
             #[cfg(feature = "tls")]
             tls: TlsOptions::new(),
             #[cfg(feature = "websocket")]
@@ -429,7 +426,6 @@ impl ConnectOptions {
             return Err(UrlError::NoServers);
         }
         self.servers = servers;
-        self.next_server = 0;
         Ok(self)
     }
 
@@ -438,10 +434,9 @@ impl ConnectOptions {
         &self.servers
     }
 
-    /// The server for the next connection attempt; advances to the one after it.
-    pub(crate) fn next_server(&mut self) -> Server {
-        let i = self.next_server % self.servers.len().max(1);
-        self.next_server = i + 1;
+    /// The server for attempt `attempt` (counting from 0, round the list).
+    pub(crate) fn server_at(&self, attempt: usize) -> Server {
+        let i = attempt % self.servers.len().max(1);
         self.servers.get(i).cloned().unwrap_or_else(|| Server {
             scheme: Scheme::Mqtt,
             host: String::new(),
@@ -637,7 +632,8 @@ impl ConnectOptions {
         self
     }
 
-    /// Capacity of the channel from the client handles to the event loop.
+    /// Capacity of the request queue from the client handles to the event loop (its slots are
+    /// allocated as requests arrive, not up front).
     pub fn request_capacity(mut self, cap: usize) -> Self {
         self.request_capacity = cap.max(1);
         self

@@ -794,6 +794,80 @@ async fn slow_consumer_gets_every_message_in_order() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recv_many_hands_over_batches_in_order_within_the_stream_bound() {
+    const COUNT: usize = 2_000;
+    const CAPACITY: usize = 8;
+    for level in LEVELS {
+        let broker = start_broker();
+        let (client, eventloop) = Client::new(
+            options(&broker, level, &client_id("batch-sub", level)).event_capacity(CAPACITY),
+        );
+        let mut messages = eventloop.into_messages();
+        within("SUBACK", client.subscribe("batch/t", QoS::AtLeastOnce))
+            .await
+            .expect("subscribe");
+        let publisher = Conn::connect(
+            "publisher",
+            options(&broker, level, &client_id("batch-pub", level)).max_queued(COUNT),
+        )
+        .await;
+        let mut tokens = Vec::with_capacity(COUNT);
+        for n in 0..COUNT {
+            let token = within(
+                "room in the request queue",
+                publisher
+                    .client
+                    .begin_publish(msg("batch/t", n.to_string(), QoS::AtLeastOnce)),
+            )
+            .await
+            .expect("publisher running");
+            tokens.push(token);
+        }
+
+        // Every message once, in order [MQTT-4.6.0-6]; no batch larger than the stream holds
+        // or than asked for, and a slow consumer gets fuller batches than one message.
+        let mut batch = Vec::new();
+        let (mut next, mut batches, mut largest) = (0, 0, 0);
+        while next < COUNT {
+            batch.clear();
+            let n = within("next batch", messages.recv_many(&mut batch, 64)).await;
+            assert!(n > 0, "{level}: stream ended after {next} messages");
+            assert_eq!(n, batch.len());
+            assert!(
+                n <= CAPACITY,
+                "{level}: batch of {n} from a stream of {CAPACITY}"
+            );
+            for m in &batch {
+                assert_eq!(m.payload_str(), Some(&*next.to_string()), "{level}");
+                next += 1;
+            }
+            batches += 1;
+            largest = largest.max(n);
+            if batches % 50 == 0 {
+                // Let the event loop fill the stream while "processing".
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        assert!(
+            largest > 1,
+            "{level}: never more than one message per batch"
+        );
+        for token in tokens {
+            within("PUBACK", token).await.expect("publish");
+        }
+        within("disconnect", client.disconnect())
+            .await
+            .expect("disconnect");
+        assert_eq!(
+            within("end of stream", messages.recv_many(&mut batch, 64)).await,
+            0,
+            "{level}: message after the last one"
+        );
+        publisher.close().await;
+    }
+}
+
 // ---- graceful disconnect -----------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -373,6 +373,19 @@ pub fn encode(
     if let Packet::Publish(p) = packet {
         return publish::encode(p, level, max_packet_size, buf, true);
     }
+    encode_other(packet, level, max_packet_size, buf)
+}
+
+/// [`encode`] for every packet but PUBLISH. Kept out of line: inlined, its register saves and
+/// stack frame were paid by every PUBLISH too (about 30 instructions, an eighth of a 64 B
+/// PUBLISH encode).
+#[inline(never)]
+fn encode_other(
+    packet: &Packet,
+    level: ProtocolLevel,
+    max_packet_size: u32,
+    buf: &mut BytesMut,
+) -> Result<usize, EncodeError> {
     let (first, lens) = header(packet, level)?;
     let total = check_size(lens.remaining, max_packet_size)?;
     buf.reserve(total);

@@ -414,6 +414,12 @@ impl<T> Engine<T> {
         }
     }
 
+    /// The options the engine was made with (the event loop reads its own from here: one copy
+    /// per connection).
+    pub(crate) fn options(&self) -> &ConnectOptions {
+        &self.opts
+    }
+
     /// The protocol level in use.
     pub fn protocol_level(&self) -> ProtocolLevel {
         self.level
