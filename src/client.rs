@@ -14,7 +14,7 @@ use crate::options::ConnectOptions;
 use crate::packet::{Disconnect, Properties, QoS, SubAck, SubscriptionOptions, UnsubAck};
 use crate::queue::{self, SendError};
 use crate::state::{Engine, PublishAck, Request};
-use crate::store::{MemoryStore, SessionStore};
+use crate::store::{NoStore, SessionStore};
 use crate::topic::{TopicError, TopicFilter};
 
 /// A handle to an MQTT connection. `Clone + Send + Sync`: use it from any task.
@@ -43,11 +43,14 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client and its event loop, with an in-memory session store.
+    /// A client and its event loop. The session state lives in the engine's memory, for as long
+    /// as the client; to resume it from another client, or after a restart, give a store to
+    /// [`Client::with_store`] ([`MemoryStore`](crate::store::MemoryStore),
+    /// [`FileStore`](crate::store::FileStore)).
     pub fn new(opts: ConnectOptions) -> (Client, EventLoop) {
         let engine = Engine::new(
             &opts,
-            Box::new(MemoryStore::new()),
+            Box::new(NoStore),
             seed(),
             tokio::time::Instant::now().into_std(),
         );
@@ -99,7 +102,8 @@ impl Client {
     /// even if the process dies now: the next client with the store sends it (with DUP and its
     /// identifier where the broker kept the session, as a new publish otherwise) and reports
     /// its outcome as [`crate::Event::RestoredPublished`] with the id returned here. With the
-    /// default [`MemoryStore`] it only means the event loop has taken it.
+    /// default in-memory state (or [`crate::store::MemoryStore`]) it only means the event loop has
+    /// taken it.
     ///
     /// ```no_run
     /// # #[cfg(feature = "file-store")]
