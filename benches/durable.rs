@@ -119,7 +119,9 @@ fn main() {
                 if !wanted(&label) {
                     continue;
                 }
-                let path = dir.path().join(format!("r{rep}-q{}-{}.db", qos as u8, case.label()));
+                let path = dir
+                    .path()
+                    .join(format!("r{rep}-q{}-{}.db", qos as u8, case.label()));
                 let sample = rt
                     .block_on(rt.spawn(run(case, qos, port, n, path)))
                     .expect("bench task");
@@ -314,7 +316,10 @@ async fn run(case: Case, qos: QoS, port: u16, n: usize, path: std::path::PathBuf
         let token = if case.enqueue() {
             client.enqueue(message()).await.expect("enqueue").token
         } else {
-            client.begin_publish(message()).await.expect("begin_publish")
+            client
+                .begin_publish(message())
+                .await
+                .expect("begin_publish")
         };
         tokens.push(token);
     }
