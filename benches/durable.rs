@@ -31,10 +31,11 @@
 //!
 //! Before starting, the full run waits (up to `DURABLE_BENCH_PATIENCE_S` seconds, default 300)
 //! for the 1-minute load average to drop to `DURABLE_BENCH_MAX_LOAD` (default 1.5): the machine
-//! is shared. `DURABLE_BENCH_N` and `DURABLE_BENCH_REPS` override the message count (20,000)
-//! and the repetitions (5); `DURABLE_BENCH_FILTER=<substring>` runs only the cases whose label
-//! contains it (`qos1 file-sync`, `qos2`, `enqueue`; a whole label such as `qos1 file` selects that
-//! case alone), for profiling one of them.
+//! is shared. `DURABLE_BENCH_N`, `DURABLE_BENCH_REPS` and `DURABLE_BENCH_WINDOW` override the
+//! message count (50,000), the repetitions (7) and the window (20).
+//! `DURABLE_BENCH_FILTER=<substring>` runs only the cases whose label contains it
+//! (`qos1 file-sync`, `qos2`, `enqueue`; a whole label such as `qos1 file` selects that case
+//! alone), for profiling one of them.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -64,8 +65,9 @@ const TARGET: f64 = 0.5;
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<f64>().ok());
-    let n = env("DURABLE_BENCH_N").map_or(if full { 20_000 } else { 1_000 }, |v| v as usize);
-    let reps = env("DURABLE_BENCH_REPS").map_or(if full { 5 } else { 1 }, |v| v as usize);
+    let n = env("DURABLE_BENCH_N").map_or(if full { 50_000 } else { 1_000 }, |v| v as usize);
+    let reps = env("DURABLE_BENCH_REPS").map_or(if full { 7 } else { 1 }, |v| v as usize);
+    let window = env("DURABLE_BENCH_WINDOW").map_or(WINDOW, |v| v as u16);
     let filter = std::env::var("DURABLE_BENCH_FILTER").unwrap_or_default();
     // A filter that is a whole label ("qos1 file") selects that case alone, not its longer
     // namesakes ("qos1 file-sync").
@@ -123,7 +125,7 @@ fn main() {
                     .path()
                     .join(format!("r{rep}-q{}-{}.db", qos as u8, case.label()));
                 let sample = rt
-                    .block_on(rt.spawn(run(case, qos, port, n, path)))
+                    .block_on(rt.spawn(run(case, qos, port, n, window, path)))
                     .expect("bench task");
                 eprintln!(
                     "rep {rep} {label:<22} {:>8.0} msg/s  cpu {:>6.2} us/msg  wchar {:>6.0} B/msg  \
@@ -145,8 +147,8 @@ fn main() {
 
     println!();
     println!(
-        "pigeon-mqtt durable publish, {} ({reps} reps x {n} messages, {:.0} s), mosquitto {}, \
-         {} CPUs, stores on {}",
+        "pigeon-mqtt durable publish, {} ({reps} reps x {n} messages, window {window}, {:.0} s), \
+         mosquitto {}, {} CPUs, stores on {}",
         if full { "full run" } else { "smoke run" },
         started.elapsed().as_secs_f64(),
         mosquitto_version(),
@@ -281,7 +283,14 @@ fn next_id() -> String {
     )
 }
 
-async fn run(case: Case, qos: QoS, port: u16, n: usize, path: std::path::PathBuf) -> Sample {
+async fn run(
+    case: Case,
+    qos: QoS,
+    port: u16,
+    n: usize,
+    window: u16,
+    path: std::path::PathBuf,
+) -> Sample {
     let stats = Arc::new(CommitStats::default());
     let store = Counted {
         inner: case.store(&path).expect("open the store"),
@@ -293,7 +302,7 @@ async fn run(case: Case, qos: QoS, port: u16, n: usize, path: std::path::PathBuf
         .client_id(next_id())
         .clean_start(false)
         .keep_alive(KEEP_ALIVE)
-        .max_inflight(WINDOW)
+        .max_inflight(window)
         .reconnect(ReconnectOptions::disabled());
     let (client, mut eventloop) = Client::with_store(opts, Box::new(store)).expect("with_store");
     eventloop.connect().await.expect("connect to mosquitto");
@@ -451,9 +460,9 @@ fn print_table(samples: &[Sample]) {
     println!(
         "| QoS | case | msgs/s (median) | ratio to `memory` | paired ratios min-max | \
          client CPU µs/msg (user + sys) | store B/msg to `write(2)` | `write_bytes` B/msg | \
-         msgs per commit | commit µs/msg |"
+         msgs per commit | µs per commit | commit µs/msg |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for qos in [QoS::AtLeastOnce, QoS::ExactlyOnce] {
         let of = |case: Case| -> Vec<&Sample> {
             samples
@@ -480,7 +489,14 @@ fn print_table(samples: &[Sample]) {
                 .iter()
                 .fold((f64::INFINITY, 0f64), |(lo, hi), &r| (lo.min(r), hi.max(r)));
             let ratio = rate / memory_rate;
-            let verdict = if case == Case::File {
+            let paired = if paired.is_empty() {
+                "-".to_owned()
+            } else {
+                format!("{lo:.2}-{hi:.2}")
+            };
+            let verdict = if ratio.is_nan() {
+                " (no `memory` runs)"
+            } else if case == Case::File {
                 if ratio >= TARGET {
                     " (target >= 0.5: met)"
                 } else {
@@ -499,20 +515,19 @@ fn print_table(samples: &[Sample]) {
             );
             let store_bytes = median(runs.iter().map(|s| s.per_msg(s.io.wchar))) - memory_wchar;
             println!(
-                "| {} | {} | {:.0} | {:.2}{verdict} | {:.2}-{:.2} | {:.1} ({:.1} + {:.1}) | {:.0} | \
-                 {:.0} | {:.1} | {:.2} |",
+                "| {} | {} | {:.0} | {:.2}{verdict} | {paired} | {:.1} ({:.1} + {:.1}) | {:.0} | \
+                 {:.0} | {:.1} | {:.0} | {:.2} |",
                 qos as u8,
                 case.description(),
                 rate,
                 ratio,
-                lo,
-                hi,
                 median(runs.iter().map(|s| s.cpu_us())),
                 user,
                 sys,
                 store_bytes,
                 median(runs.iter().map(|s| s.per_msg(s.io.write_bytes))),
                 median(runs.iter().map(|s| s.msgs_per_commit())),
+                median(runs.iter().map(|s| s.commit_us() * s.msgs_per_commit())),
                 median(runs.iter().map(|s| s.commit_us())),
             );
         }
