@@ -1,7 +1,7 @@
 //! Durable publish throughput end to end: `FileStore` against `MemoryStore`, through a private
 //! Mosquitto on loopback, in the same run.
 //!
-//! Run with `cargo bench --features file-store --bench durable` (about 4 minutes on 2 cores).
+//! Run with `cargo bench --features file-store --bench durable` (about 3 minutes on 2 cores).
 //! Without `--bench` (as under `cargo test --benches`) every case runs once with 1,000 messages,
 //! as a smoke test. Results and their discussion: `benches/DURABLE_RESULTS.md`.
 //!
@@ -19,15 +19,17 @@
 //! - `enqueue-memory`: the same with `MemoryStore` (the cost of awaiting an event-loop turn per
 //!   message, without any disk).
 //!
-//! Each store starts empty, in a fresh file in a temporary directory (on the machine's disk, not
-//! a tmpfs: `TMPDIR` decides). Every repetition runs every case once per QoS, interleaved, the
-//! first case rotating from one repetition to the next; the table gives medians. For every run
-//! the bench records: client CPU (utime and stime of this process, `/proc/self/stat`), the bytes
-//! this process handed to `write(2)` (`wchar`) and caused to be written to the storage layer
-//! (`write_bytes`) from `/proc/self/io`, the store commits that had changes and the time spent
-//! in them (counted by a wrapper around the store), and the load average at its start and end.
-//! The store's share of `wchar` is the case's `wchar` minus the `memory` case's (the socket
-//! traffic, identical in all cases).
+//! A warm-up round (every case once with a tenth of the messages) comes first and is not
+//! counted. Each store starts empty, in a fresh file in a temporary directory (on the machine's
+//! disk, not a tmpfs: `TMPDIR` decides). Every repetition runs every case once per QoS,
+//! interleaved, the first case rotating from one repetition to the next; the table gives
+//! medians. For every run the bench records: client CPU (utime and stime of this process,
+//! `/proc/self/stat`) and Mosquitto's (`/proc/<pid>/stat`), the bytes this process handed to
+//! `write(2)` (`wchar`) and caused to be written to the storage layer (`write_bytes`) from
+//! `/proc/self/io`, the store commits that had changes and the time spent in them (counted by a
+//! wrapper around the store), and the load average at its start and end. The store's share of
+//! `wchar` is the case's `wchar` minus the `memory` case's (the socket traffic, identical in all
+//! cases; Tokio's eventfd wake-ups add a few bytes either way).
 //!
 //! Before starting, the full run waits (up to `DURABLE_BENCH_PATIENCE_S` seconds, default 300)
 //! for the 1-minute load average to drop to `DURABLE_BENCH_MAX_LOAD` (default 1.5): the machine
@@ -95,6 +97,7 @@ fn main() {
 
     let broker = Mosquitto::builder().debug_log(false).build();
     let port = broker.port();
+    let broker_pid = broker.pid().expect("mosquitto is running").to_string();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("bench-durable")
@@ -113,6 +116,29 @@ fn main() {
     let started = Instant::now();
     let load_before = loadavg();
 
+    // One short run of every case first, not counted: the first runs of a process were up to a
+    // third slower (cold caches, the allocator growing, SQLite's first files).
+    for qos in [QoS::AtLeastOnce, QoS::ExactlyOnce] {
+        for case in Case::ALL {
+            if !wanted(&format!("qos{} {}", qos as u8, case.label())) {
+                continue;
+            }
+            let path = dir
+                .path()
+                .join(format!("warmup-q{}-{}.db", qos as u8, case.label()));
+            rt.block_on(rt.spawn(run(
+                case,
+                qos,
+                port,
+                (n / 10).max(100),
+                window,
+                path,
+                broker_pid.clone(),
+            )))
+            .expect("warm-up task");
+        }
+    }
+
     let mut samples: Vec<Sample> = Vec::new();
     for rep in 0..reps {
         for (q, qos) in [QoS::AtLeastOnce, QoS::ExactlyOnce].into_iter().enumerate() {
@@ -125,14 +151,15 @@ fn main() {
                     .path()
                     .join(format!("r{rep}-q{}-{}.db", qos as u8, case.label()));
                 let sample = rt
-                    .block_on(rt.spawn(run(case, qos, port, n, window, path)))
+                    .block_on(rt.spawn(run(case, qos, port, n, window, path, broker_pid.clone())))
                     .expect("bench task");
                 eprintln!(
-                    "rep {rep} {label:<22} {:>8.0} msg/s  cpu {:>6.2} us/msg  wchar {:>6.0} B/msg  \
+                    "rep {rep} {label:<22} {:>8.0} msg/s  cpu {:>6.2} us/msg  broker {:>6.2} us/msg  wchar {:>6.0} B/msg  \
                      write_bytes {:>6.0} B/msg  {:>5.1} msg/commit  commit {:>6.2} us/msg  \
                      load {} -> {}",
                     sample.rate(),
                     sample.cpu_us(),
+                    sample.broker_cpu_us(),
                     sample.per_msg(sample.io.wchar),
                     sample.per_msg(sample.io.write_bytes),
                     sample.msgs_per_commit(),
@@ -239,6 +266,8 @@ struct Sample {
     n: usize,
     elapsed: Duration,
     cpu: Cpu,
+    /// Mosquitto's CPU time during the run.
+    broker_cpu: Cpu,
     io: Io,
     /// Commits that had changes to write.
     commits: u64,
@@ -259,6 +288,10 @@ impl Sample {
 
     fn cpu_us(&self) -> f64 {
         (self.cpu.user + self.cpu.sys).as_secs_f64() * 1e6 / self.n as f64
+    }
+
+    fn broker_cpu_us(&self) -> f64 {
+        (self.broker_cpu.user + self.broker_cpu.sys).as_secs_f64() * 1e6 / self.n as f64
     }
 
     fn msgs_per_commit(&self) -> f64 {
@@ -290,6 +323,7 @@ async fn run(
     n: usize,
     window: u16,
     path: std::path::PathBuf,
+    broker_pid: String,
 ) -> Sample {
     let stats = Arc::new(CommitStats::default());
     let store = Counted {
@@ -319,6 +353,7 @@ async fn run(
     let (commits0, commit_ns0) = stats.read();
     let io0 = Io::now();
     let cpu0 = Cpu::now();
+    let broker0 = Cpu::of(&broker_pid);
     let t0 = Instant::now();
     let mut tokens = Vec::with_capacity(n);
     for _ in 0..n {
@@ -337,6 +372,7 @@ async fn run(
     }
     let elapsed = t0.elapsed();
     let cpu = Cpu::now().since(cpu0);
+    let broker_cpu = Cpu::of(&broker_pid).since(broker0);
     let io = Io::now().since(io0);
     let (commits1, commit_ns1) = stats.read();
     let load1 = loadavg1();
@@ -363,6 +399,7 @@ async fn run(
         n,
         elapsed,
         cpu,
+        broker_cpu,
         io,
         commits: commits1 - commits0,
         commit_time: Duration::from_nanos(commit_ns1 - commit_ns0),
@@ -459,10 +496,10 @@ impl SessionStore for Counted {
 fn print_table(samples: &[Sample]) {
     println!(
         "| QoS | case | msgs/s (median) | ratio to `memory` | paired ratios min-max | \
-         client CPU µs/msg (user + sys) | store B/msg to `write(2)` | `write_bytes` B/msg | \
+         client CPU µs/msg (user + sys) | broker CPU µs/msg | store B/msg to `write(2)` | `write_bytes` B/msg | \
          msgs per commit | µs per commit | commit µs/msg |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for qos in [QoS::AtLeastOnce, QoS::ExactlyOnce] {
         let of = |case: Case| -> Vec<&Sample> {
             samples
@@ -515,7 +552,7 @@ fn print_table(samples: &[Sample]) {
             );
             let store_bytes = median(runs.iter().map(|s| s.per_msg(s.io.wchar))) - memory_wchar;
             println!(
-                "| {} | {} | {:.0} | {:.2}{verdict} | {paired} | {:.1} ({:.1} + {:.1}) | {:.0} | \
+                "| {} | {} | {:.0} | {:.2}{verdict} | {paired} | {:.1} ({:.1} + {:.1}) | {:.1} | {:.0} | \
                  {:.0} | {:.1} | {:.0} | {:.2} |",
                 qos as u8,
                 case.description(),
@@ -524,6 +561,7 @@ fn print_table(samples: &[Sample]) {
                 median(runs.iter().map(|s| s.cpu_us())),
                 user,
                 sys,
+                median(runs.iter().map(|s| s.broker_cpu_us())),
                 store_bytes,
                 median(runs.iter().map(|s| s.per_msg(s.io.write_bytes))),
                 median(runs.iter().map(|s| s.msgs_per_commit())),
@@ -568,9 +606,15 @@ struct Cpu {
 }
 
 impl Cpu {
-    /// utime and stime from `/proc/self/stat` (10 ms ticks).
+    /// This process's utime and stime from `/proc/self/stat` (10 ms ticks).
     fn now() -> Cpu {
-        let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+        Cpu::of("self")
+    }
+
+    /// The same for process `pid` (`"self"` or a number).
+    fn of(pid: &str) -> Cpu {
+        let path = format!("/proc/{pid}/stat");
+        let stat = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         // Fields after "(comm)": state is field 3, utime 14, stime 15.
         let rest = &stat[stat.rfind(')').expect("comm") + 2..];
         let fields: Vec<&str> = rest.split_whitespace().collect();
