@@ -1,7 +1,7 @@
 //! Durable publish throughput end to end: `FileStore` against `MemoryStore`, through a private
 //! Mosquitto on loopback, in the same run.
 //!
-//! Run with `cargo bench --features file-store --bench durable` (about 3 minutes on 2 cores).
+//! Run with `cargo bench --features file-store --bench durable` (about 2 minutes on 2 cores).
 //! Without `--bench` (as under `cargo test --benches`) every case runs once with 1,000 messages,
 //! as a smoke test. Results and their discussion: `benches/DURABLE_RESULTS.md`.
 //!
