@@ -314,7 +314,8 @@ impl FileStore {
         Ok(session)
     }
 
-    /// Writes the buffered changes in one transaction.
+    /// Writes the buffered changes in one transaction. Each statement is taken from the cache
+    /// once per commit, not once per row (a cache lookup hashes the SQL text).
     fn write(&mut self, puts: &[(u64, EncodedRow)]) -> rusqlite::Result<()> {
         let tx = self.conn.transaction()?;
         if self.pending.clear {
@@ -323,6 +324,15 @@ impl FileStore {
                  DELETE FROM session WHERE key <> 'next_message_id';",
             )?;
         }
+        let mut insert = Lazy::new(
+            "INSERT OR REPLACE INTO outgoing (seq, stage, packet_id, head, payload, crc)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        );
+        let mut select = Lazy::new("SELECT head, payload FROM outgoing WHERE seq = ?1");
+        let mut update = Lazy::new(
+            "UPDATE outgoing SET stage = ?2, packet_id = ?3, payload = ?4, crc = ?5 WHERE seq = ?1",
+        );
+        let mut delete = Lazy::new("DELETE FROM outgoing WHERE seq = ?1");
         let mut puts = puts.iter();
         for (&seq, change) in &self.pending.outgoing {
             let key = seq_key(seq);
@@ -330,12 +340,7 @@ impl FileStore {
                 Change::Put(_) => {
                     // `puts` holds the encoded `Put`s in the same (key) order.
                     if let Some((_, row)) = puts.next() {
-                        tx.prepare_cached(
-                            "INSERT OR REPLACE INTO outgoing
-                             (seq, stage, packet_id, head, payload, crc)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                        )?
-                        .execute(params![
+                        insert.get(&tx)?.execute(params![
                             key,
                             row.stage,
                             row.packet_id,
@@ -348,8 +353,8 @@ impl FileStore {
                 Change::Stage(stage) => {
                     // A stage change keeps the PUBLISH, and drops the payload once released,
                     // so the checksum is computed again from the stored head.
-                    let row: Option<(Vec<u8>, Vec<u8>)> = tx
-                        .prepare_cached("SELECT head, payload FROM outgoing WHERE seq = ?1")?
+                    let row: Option<(Vec<u8>, Vec<u8>)> = select
+                        .get(&tx)?
                         .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
                         .optional()?;
                     if let Some((head, mut payload)) = row {
@@ -358,26 +363,26 @@ impl FileStore {
                             payload.clear();
                         }
                         let crc = row_crc(seq, code, id, &head, &payload);
-                        tx.prepare_cached(
-                            "UPDATE outgoing SET stage = ?2, packet_id = ?3, payload = ?4, crc = ?5
-                             WHERE seq = ?1",
-                        )?
-                        .execute(params![key, code, id, payload, crc])?;
+                        update
+                            .get(&tx)?
+                            .execute(params![key, code, id, payload, crc])?;
                     }
                 }
                 Change::Remove => {
-                    tx.prepare_cached("DELETE FROM outgoing WHERE seq = ?1")?
-                        .execute([key])?;
+                    delete.get(&tx)?.execute([key])?;
                 }
             }
         }
-        for (&id, &present) in &self.pending.incoming {
-            if present {
-                tx.prepare_cached("INSERT OR IGNORE INTO incoming_qos2 (packet_id) VALUES (?1)")?
-                    .execute([id.get()])?;
-            } else {
-                tx.prepare_cached("DELETE FROM incoming_qos2 WHERE packet_id = ?1")?
-                    .execute([id.get()])?;
+        if !self.pending.incoming.is_empty() {
+            let mut put =
+                tx.prepare_cached("INSERT OR IGNORE INTO incoming_qos2 (packet_id) VALUES (?1)")?;
+            let mut remove = tx.prepare_cached("DELETE FROM incoming_qos2 WHERE packet_id = ?1")?;
+            for (&id, &present) in &self.pending.incoming {
+                if present {
+                    put.execute([id.get()])?;
+                } else {
+                    remove.execute([id.get()])?;
+                }
             }
         }
         if let Some(id) = self.pending.next_packet_id {
@@ -392,6 +397,7 @@ impl FileStore {
             )?
             .execute([seq_key(seq)])?;
         }
+        drop((insert, select, update, delete));
         tx.commit()
     }
 
@@ -477,7 +483,7 @@ impl SessionStore for FileStore {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let mut puts = Vec::new();
+        let mut puts = Vec::with_capacity(self.pending.outgoing.len());
         let mut unstorable = None;
         for (&seq, change) in &self.pending.outgoing {
             if let Change::Put(m) = change {
@@ -519,6 +525,28 @@ impl fmt::Debug for FileStore {
             .field("sync", &self.sync)
             .field("pending_changes", &self.pending.len())
             .finish_non_exhaustive()
+    }
+}
+
+/// A statement of [`FileStore::write`], taken from the connection's cache when first needed.
+struct Lazy<'c> {
+    sql: &'static str,
+    stmt: Option<rusqlite::CachedStatement<'c>>,
+}
+
+impl<'c> Lazy<'c> {
+    fn new(sql: &'static str) -> Lazy<'c> {
+        Lazy { sql, stmt: None }
+    }
+
+    fn get(
+        &mut self,
+        conn: &'c Connection,
+    ) -> rusqlite::Result<&mut rusqlite::CachedStatement<'c>> {
+        match &mut self.stmt {
+            Some(stmt) => Ok(stmt),
+            slot => Ok(slot.insert(conn.prepare_cached(self.sql)?)),
+        }
     }
 }
 
