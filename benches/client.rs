@@ -42,6 +42,8 @@
 //! `CLIENT_BENCH_FILTER=<substring>[|<substring>...]` runs only the scenarios whose label contains
 //! one of them.
 
+#[path = "common/cpu.rs"]
+mod cpu;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -56,6 +58,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
+use cpu::Cpu;
 use pigeon_mqtt::{Client, ConnectOptions, Event, Message, ProtocolLevel, QoS, ReconnectOptions};
 use support::Mosquitto;
 
@@ -1190,50 +1193,6 @@ fn frame(buf: &[u8]) -> Option<(u8, usize, usize)> {
 }
 
 // ---- measurement helpers --------------------------------------------------------------------
-
-/// User and system CPU time of this process (all threads, living and exited).
-#[derive(Debug, Clone, Copy)]
-struct Cpu {
-    user: Duration,
-    sys: Duration,
-}
-
-impl Cpu {
-    /// utime and stime from `/proc/self/stat` (10 ms ticks).
-    fn now() -> Cpu {
-        let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
-        // Fields after "(comm)": state is field 3, utime 14, stime 15.
-        let rest = &stat[stat.rfind(')').expect("comm") + 2..];
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| {
-            let t: u64 = fields[i].parse().expect("cpu ticks");
-            Duration::from_nanos(t * 1_000_000_000 / clock_ticks())
-        };
-        Cpu {
-            user: ticks(11),
-            sys: ticks(12),
-        }
-    }
-
-    fn since(self, earlier: Cpu) -> Cpu {
-        Cpu {
-            user: self.user.saturating_sub(earlier.user),
-            sys: self.sys.saturating_sub(earlier.sys),
-        }
-    }
-}
-
-fn clock_ticks() -> u64 {
-    static TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    *TICKS.get_or_init(|| {
-        Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .ok()
-            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-            .unwrap_or(100)
-    })
-}
 
 fn vm_rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");

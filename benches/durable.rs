@@ -39,6 +39,8 @@
 //! (`qos1 file-sync`, `qos2`, `enqueue`; a whole label such as `qos1 file` selects that case
 //! alone), for profiling one of them.
 
+#[path = "common/cpu.rs"]
+mod cpu;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -50,6 +52,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use cpu::Cpu;
 use pigeon_mqtt::packet::PacketId;
 use pigeon_mqtt::store::{
     FileStore, MemoryStore, OutgoingStage, SessionStore, StoreError, StoredMessage, StoredSession,
@@ -597,56 +600,6 @@ fn median(values: impl Iterator<Item = f64>) -> f64 {
 }
 
 // ---- measurement helpers --------------------------------------------------------------------
-
-/// User and system CPU time of this process (all threads, living and exited).
-#[derive(Debug, Clone, Copy)]
-struct Cpu {
-    user: Duration,
-    sys: Duration,
-}
-
-impl Cpu {
-    /// This process's utime and stime from `/proc/self/stat` (10 ms ticks).
-    fn now() -> Cpu {
-        Cpu::of("self")
-    }
-
-    /// The same for process `pid` (`"self"` or a number).
-    fn of(pid: &str) -> Cpu {
-        let path = format!("/proc/{pid}/stat");
-        let stat = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        // Fields after "(comm)": state is field 3, utime 14, stime 15.
-        let rest = &stat[stat.rfind(')').expect("comm") + 2..];
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| {
-            let t: u64 = fields[i].parse().expect("cpu ticks");
-            Duration::from_nanos(t * 1_000_000_000 / clock_ticks())
-        };
-        Cpu {
-            user: ticks(11),
-            sys: ticks(12),
-        }
-    }
-
-    fn since(self, earlier: Cpu) -> Cpu {
-        Cpu {
-            user: self.user.saturating_sub(earlier.user),
-            sys: self.sys.saturating_sub(earlier.sys),
-        }
-    }
-}
-
-fn clock_ticks() -> u64 {
-    static TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    *TICKS.get_or_init(|| {
-        Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .ok()
-            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-            .unwrap_or(100)
-    })
-}
 
 /// I/O counters of this process from `/proc/self/io`.
 #[derive(Debug, Clone, Copy)]

@@ -241,21 +241,22 @@ async fn connection<F, Fut>(
 /// Polls an event loop until it ends, counting lost connections (for connections that only
 /// need to stay up).
 pub async fn drive(mut eventloop: Box<EventLoop>, counters: Arc<Counters>) {
-    loop {
-        match eventloop.poll().await {
-            // Only losses the client recovers from: the end of the bench's own graceful
-            // disconnect is reported too, without reconnecting.
-            Ok(Event::ConnectionLost {
-                error,
-                reconnecting: true,
-                ..
-            }) => {
-                counters.lost.fetch_add(1, Ordering::Relaxed);
-                counters.error(format!("lost: {error}"));
-            }
-            Ok(_) => {}
-            Err(_) => return,
-        }
+    while let Ok(event) = eventloop.poll().await {
+        count_loss(&counters, &event);
+    }
+}
+
+/// Counts a lost connection that the client recovers from: the end of the bench's own graceful
+/// disconnect is reported too, without reconnecting, and is not counted.
+pub fn count_loss(counters: &Counters, event: &Event) {
+    if let Event::ConnectionLost {
+        error,
+        reconnecting: true,
+        ..
+    } = event
+    {
+        counters.lost.fetch_add(1, Ordering::Relaxed);
+        counters.error(format!("lost: {error}"));
     }
 }
 

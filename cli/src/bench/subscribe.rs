@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use crate::args::BenchSubArgs;
 use crate::error::CliError;
 
-use super::fleet::{launch, shutdown, Plan, Progress};
+use super::fleet::{count_loss, launch, shutdown, Plan, Progress};
 use super::limits::FdBudget;
 use super::payload;
 use super::stats::{Counters, MessageStats, Report};
@@ -151,17 +151,7 @@ async fn subscriber(
                     counters.latency.record(age);
                 }
             }
-            // Only losses the client recovers from: the end of the bench's own graceful
-            // disconnect is reported too, without reconnecting.
-            Ok(Event::ConnectionLost {
-                error,
-                reconnecting: true,
-                ..
-            }) => {
-                counters.lost.fetch_add(1, Ordering::Relaxed);
-                counters.error(format!("lost: {error}"));
-            }
-            Ok(_) => {}
+            Ok(other) => count_loss(&counters, &other),
             Err(_) => return,
         }
     }
