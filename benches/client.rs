@@ -42,8 +42,8 @@
 //! `CLIENT_BENCH_FILTER=<substring>[|<substring>...]` runs only the scenarios whose label contains
 //! one of them.
 
-#[path = "common/cpu.rs"]
-mod cpu;
+#[path = "common/mod.rs"]
+mod common;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -58,7 +58,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-use cpu::Cpu;
+use common::{loadavg, median, mosquitto_version, Cpu};
 use pigeon_mqtt::{Client, ConnectOptions, Event, Message, ProtocolLevel, QoS, ReconnectOptions};
 use support::Mosquitto;
 
@@ -1220,26 +1220,6 @@ fn check_fd_limit(connections: usize) {
     }
 }
 
-/// `/proc/loadavg`'s first three fields: other processes competing for the CPUs.
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
-
-fn mosquitto_version() -> String {
-    let out = Command::new("mosquitto").arg("-h").output();
-    out.ok()
-        .and_then(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .next()
-                .and_then(|l| l.strip_prefix("mosquitto version "))
-                .map(|v| v.trim().to_owned())
-        })
-        .unwrap_or_else(|| "?".to_owned())
-}
-
 // ---- the table -------------------------------------------------------------------------------
 
 /// p50 and p99 of one latency run.
@@ -1417,13 +1397,4 @@ fn noisy_verdict(ok: bool, within_noise: bool) -> &'static str {
     } else {
         "**missed**"
     }
-}
-
-fn median(values: impl Iterator<Item = f64>) -> f64 {
-    let mut v: Vec<f64> = values.collect();
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }

@@ -39,8 +39,8 @@
 //! (`qos1 file-sync`, `qos2`, `enqueue`; a whole label such as `qos1 file` selects that case
 //! alone), for profiling one of them.
 
-#[path = "common/cpu.rs"]
-mod cpu;
+#[path = "common/mod.rs"]
+mod common;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -52,7 +52,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use cpu::Cpu;
+use common::{loadavg, median, mosquitto_version, Cpu};
 use pigeon_mqtt::packet::PacketId;
 use pigeon_mqtt::store::{
     FileStore, MemoryStore, OutgoingStage, SessionStore, StoreError, StoredMessage, StoredSession,
@@ -590,15 +590,6 @@ fn print_runs(samples: &[Sample]) {
     }
 }
 
-fn median(values: impl Iterator<Item = f64>) -> f64 {
-    let mut v: Vec<f64> = values.filter(|x| !x.is_nan()).collect();
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 // ---- measurement helpers --------------------------------------------------------------------
 
 /// I/O counters of this process from `/proc/self/io`.
@@ -631,13 +622,6 @@ impl Io {
             write_bytes: self.write_bytes - earlier.write_bytes,
         }
     }
-}
-
-/// `/proc/loadavg`'s first three fields.
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
 }
 
 /// The 1-minute load average.
@@ -683,19 +667,6 @@ fn filesystem(path: &Path) -> String {
                 .lines()
                 .nth(1)
                 .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" on "))
-        })
-        .unwrap_or_else(|| "?".to_owned())
-}
-
-fn mosquitto_version() -> String {
-    let out = Command::new("mosquitto").arg("-h").output();
-    out.ok()
-        .and_then(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .next()
-                .and_then(|l| l.strip_prefix("mosquitto version "))
-                .map(|v| v.trim().to_owned())
         })
         .unwrap_or_else(|| "?".to_owned())
 }

@@ -1,5 +1,5 @@
-//! CPU time of a process from `/proc/<pid>/stat`, shared by the benches that report CPU per
-//! message (`client`, `durable`).
+//! What the benches that report CPU per message (`client`, `durable`) share: CPU time of a
+//! process from `/proc/<pid>/stat`, the machine's load, Mosquitto's version, medians.
 
 use std::process::Command;
 use std::time::Duration;
@@ -52,4 +52,35 @@ fn clock_ticks() -> u64 {
             .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
             .unwrap_or(100)
     })
+}
+
+/// `/proc/loadavg`'s first three fields.
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+/// The median of the values that are numbers (NaN, a run that measured nothing, is left out).
+pub fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = values.filter(|x| !x.is_nan()).collect();
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The version `mosquitto -h` prints, or `?`.
+pub fn mosquitto_version() -> String {
+    let out = Command::new("mosquitto").arg("-h").output();
+    out.ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .and_then(|l| l.strip_prefix("mosquitto version "))
+                .map(|v| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "?".to_owned())
 }
