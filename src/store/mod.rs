@@ -8,9 +8,12 @@
 //! to try (so that a restarted client does not start again at 1 while the server still holds
 //! the old ones).
 //!
-//! Two stores come with the crate: [`MemoryStore`] (the default; survives reconnects, not the
-//! process) and, with the `file-store` feature, `FileStore` (an SQLite file; survives a crash of
-//! the process and, in its power-loss-safe mode, of the machine).
+//! Without a store ([`crate::Client::new`]) the engine alone holds the session state: it survives
+//! reconnects, not the process, and nothing else can read it. Two stores come with the crate, for
+//! [`crate::Client::with_store`]: [`MemoryStore`] (in memory, shared by its clones, so another
+//! client in the same process can resume the session) and, with the `file-store` feature,
+//! `FileStore` (an SQLite file; survives a crash of the process and, in its power-loss-safe mode,
+//! of the machine).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
