@@ -105,6 +105,11 @@ impl Client {
     /// default in-memory state (or [`crate::store::MemoryStore`]) it only means the event loop has
     /// taken it.
     ///
+    /// When the commit fails (a full disk, a file that became unwritable) this returns
+    /// [`PublishError::Store`] and the message is not taken: it is never sent, so handing it over
+    /// again later cannot send it twice. The connection ends with the same error (nothing that
+    /// depends on the failed commit is written) and comes back once a commit succeeds.
+    ///
     /// ```no_run
     /// # #[cfg(feature = "file-store")]
     /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {

@@ -638,8 +638,9 @@ pub enum PublishError {
     /// The client was closed before the message completed.
     #[error("the client was closed before the message completed")]
     Closed,
-    /// The session store could not take the message (see [`crate::store::StoreError`]): it is
-    /// not sent.
+    /// The session store could not take the message (see [`crate::store::StoreError`]), for
+    /// example because the disk is full: it is not sent, ever, so it can be handed over again
+    /// once the store works.
     #[error("the session store failed: {0}")]
     Store(crate::store::StoreError),
     /// The message was dropped from a full queue

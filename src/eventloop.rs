@@ -578,14 +578,20 @@ impl EventLoop {
         hand_over(&mut self.engine, &mut self.awaiting_commit, now, req);
     }
 
-    /// Commits the session store and tells the enqueued publishes.
+    /// Commits the session store and tells the enqueued publishes. An enqueued message whose
+    /// commit failed is taken back: `enqueue` answers with the store's error, and that message
+    /// is not sent (an error means "not taken", so retrying it never sends it twice).
     fn commit(&mut self) -> Result<(), crate::store::StoreError> {
         let result = self.engine.commit();
         for (id, tx) in self.awaiting_commit.drain(..) {
-            let _ = tx.send(match &result {
+            let answer = match &result {
                 Ok(()) => Ok(id),
-                Err(e) => Err(PublishError::Store(e.clone())),
-            });
+                Err(e) => {
+                    self.engine.withdraw(id, e.clone());
+                    Err(PublishError::Store(e.clone()))
+                }
+            };
+            let _ = tx.send(answer);
         }
         result
     }

@@ -65,12 +65,14 @@ impl SessionStore for FlakyStore {
     }
 }
 
-at_both_levels!(failed_commit_is_a_typed_error_and_the_message_is_kept);
+at_both_levels!(failed_commit_is_a_typed_error_and_the_message_is_not_sent);
 
 /// While commits fail, `enqueue` fails with the store's error and the connection ends with it
-/// (nothing that depends on the uncommitted state is written); once the store works again, the
-/// message, which the client still holds, goes out and completes.
-async fn failed_commit_is_a_typed_error_and_the_message_is_kept(level: ProtocolLevel) {
+/// (nothing that depends on the uncommitted state is written). The error means "not taken": the
+/// message is never sent, not even once the store works again, so an application that retries
+/// it does not send it twice; its `Event::Published` carries the same error. The next message
+/// goes out and completes.
+async fn failed_commit_is_a_typed_error_and_the_message_is_not_sent(level: ProtocolLevel) {
     let broker = ScriptedBroker::start().await;
     let full = Arc::new(AtomicBool::new(false));
     let store = FlakyStore {
@@ -97,7 +99,7 @@ async fn failed_commit_is_a_typed_error_and_the_message_is_kept(level: ProtocolL
     }
 
     full.store(true, Ordering::SeqCst);
-    let m = Message::new("store/t", "kept")
+    let m = Message::new("store/t", "refused")
         .unwrap()
         .qos(QoS::AtLeastOnce);
     let err = tokio::time::timeout(STEP, client.enqueue(m))
@@ -110,12 +112,18 @@ async fn failed_commit_is_a_typed_error_and_the_message_is_kept(level: ProtocolL
         }
         other => panic!("expected the store's error, got {other:?}"),
     }
-    // The connection ends with the store error; the PUBLISH never went out.
-    loop {
+    // The connection ends with the store error; the PUBLISH never went out, and the message's
+    // completion says why.
+    let (mut lost, mut failed) = (false, false);
+    while !(lost && failed) {
         match tokio::time::timeout(STEP, events.recv()).await.unwrap() {
             Some(Event::ConnectionLost { error, .. }) => {
                 assert!(matches!(error, ConnectionError::Store(_)), "{error:?}");
-                break;
+                lost = true;
+            }
+            Some(Event::Published(r)) => {
+                assert!(matches!(r, Err(PublishError::Store(_))), "{r:?}");
+                failed = true;
             }
             Some(_) => {}
             None => panic!("the loop ended"),
@@ -123,23 +131,29 @@ async fn failed_commit_is_a_typed_error_and_the_message_is_kept(level: ProtocolL
     }
     conn.expect_closed().await;
 
-    // The disk has room again: the message is sent on the next connection and completes.
+    // The disk has room again: the refused message stays unsent; the next one goes out first
+    // and completes.
     full.store(false, Ordering::SeqCst);
     let (mut conn, _) = broker
         .accept_connect(ConnAck::new(false, ReasonCode::Success))
         .await;
+    let m = Message::new("store/t", "next")
+        .unwrap()
+        .qos(QoS::AtLeastOnce);
+    let queued = tokio::time::timeout(STEP, client.enqueue(m))
+        .await
+        .expect("enqueue answers")
+        .expect("stored");
     let p = expect_publish(&mut conn).await;
-    assert_eq!(&p.payload[..], b"kept");
+    assert_eq!(
+        &p.payload[..],
+        b"next",
+        "the refused message must not be sent"
+    );
     conn.send(Packet::PubAck(PubResponse::new(p.qos.packet_id().unwrap())))
         .await;
-    loop {
-        match tokio::time::timeout(STEP, events.recv()).await.unwrap() {
-            Some(Event::Published(r)) => {
-                r.expect("acknowledged");
-                break;
-            }
-            Some(_) => {}
-            None => panic!("the loop ended"),
-        }
-    }
+    tokio::time::timeout(STEP, queued.token)
+        .await
+        .expect("the token resolves")
+        .expect("acknowledged");
 }

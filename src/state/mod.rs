@@ -750,6 +750,18 @@ impl<T> Engine<T> {
         }
     }
 
+    /// Takes back the message `seq` because the commit that was to store it failed
+    /// ([`crate::Client::enqueue`] then answers with the store's error): it is failed with
+    /// `error` and never sent, and its record leaves the store's pending changes. False if the
+    /// engine no longer holds it.
+    pub fn withdraw(&mut self, seq: u64, error: StoreError) -> bool {
+        let held = self.drop_unstorable(seq, error);
+        if held {
+            self.store.remove_outgoing(seq);
+        }
+        held
+    }
+
     /// Fails the message `seq` after the store refused it; false if the engine has no such
     /// message.
     fn drop_unstorable(&mut self, seq: u64, error: StoreError) -> bool {
