@@ -2,9 +2,9 @@
 //! and a file that takes every free byte. `enqueue` must answer with
 //! [`StoreError::DiskFull`] (never a panic, never a hang), a refused message must never be sent
 //! (the error means "not taken"), every message that was taken must arrive, and once there is
-//! room again the publisher goes on.
+//! room again the publisher goes on. Opening a new store on the full disk is a typed error too.
 //!
-//! Mounting the tmpfs needs root, as the proxy tests do (`scripts/test.sh` runs as root in CI);
+//! Mounting the tmpfs needs root or password-less sudo (`scripts/test.sh` runs as root in CI);
 //! without it the test fails and says so.
 
 mod support;
@@ -32,21 +32,21 @@ struct SmallDisk {
 impl SmallDisk {
     fn mount(size: &str) -> SmallDisk {
         let dir = tempfile::tempdir().expect("temp dir");
-        let out = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size}"),
-                "pigeon-disk-full",
-            ])
+        // Owned by whoever runs the test, so the store can write to it.
+        let owner = |flag| {
+            let out = Command::new("id").arg(flag).output().expect("id");
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        };
+        let options = format!("size={size},uid={},gid={}", owner("-u"), owner("-g"));
+        let out = privileged("mount")
+            .args(["-t", "tmpfs", "-o", &options, "pigeon-disk-full"])
             .arg(dir.path())
             .output()
             .unwrap_or_else(|e| panic!("cannot run mount: {e}"));
         assert!(
             out.status.success(),
-            "this test mounts a {size} tmpfs to fill it and needs root (run `bash scripts/test.sh` \
-             as root, as CI does): mount said: {}",
+            "this test mounts a {size} tmpfs to fill it and needs root or password-less sudo \
+             (`bash scripts/test.sh` runs as root in CI): mount said: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         );
         SmallDisk { dir }
@@ -58,8 +58,8 @@ impl SmallDisk {
 
     /// Writes a file until the disk has no room left, then gives back `slack` bytes of it;
     /// returns its path.
-    fn fill(&self, slack: u64) -> PathBuf {
-        let path = self.path().join("filler");
+    fn fill(&self, name: &str, slack: u64) -> PathBuf {
+        let path = self.path().join(name);
         let mut f = std::fs::File::create(&path).expect("filler");
         let chunk = vec![0u8; 4096];
         loop {
@@ -76,10 +76,26 @@ impl SmallDisk {
 
 impl Drop for SmallDisk {
     fn drop(&mut self) {
-        let _ = Command::new("umount")
-            .arg("-l")
-            .arg(self.dir.path())
-            .status();
+        let _ = privileged("umount").arg("-l").arg(self.dir.path()).status();
+    }
+}
+
+/// `program` as root: directly when the test runs as root, else through `sudo -n`.
+fn privileged(program: &str) -> Command {
+    let root = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|ids| ids.split_whitespace().nth(1).map(|u| u == "0"))
+        })
+        .unwrap_or(false);
+    if root {
+        Command::new(program)
+    } else {
+        let mut c = Command::new("sudo");
+        c.args(["-n", program]);
+        c
     }
 }
 
@@ -158,7 +174,7 @@ async fn a_full_disk_refuses_enqueue_and_loses_nothing_it_took() {
         tokens.push(q.token);
     }
     // The disk fills up while the publisher runs: 128 KiB are left, then none.
-    let filler = disk.fill(128 * 1024);
+    let filler = disk.fill("filler", 128 * 1024);
     let mut consecutive_refusals = 0;
     for i in 0..5000 {
         let label = format!("m{i}");
@@ -188,8 +204,18 @@ async fn a_full_disk_refuses_enqueue_and_loses_nothing_it_took() {
         taken.len()
     );
 
+    // A new store cannot even be created on the full disk: a typed error, not a panic. (What
+    // the failed commits left free is taken first.)
+    let rest = disk.fill("rest", 0);
+    match FileStore::open(disk.path().join("another.db")) {
+        Err(StoreError::DiskFull { path, .. }) => assert!(path.ends_with("another.db")),
+        Err(other) => panic!("expected DiskFull at open, got {other:?} ({other})"),
+        Ok(_) => panic!("a store was created on a full disk"),
+    }
+
     // Room again: the publisher goes on.
     std::fs::remove_file(filler).expect("remove the filler");
+    std::fs::remove_file(rest).expect("remove the rest");
     for i in 0..10 {
         let label = format!("after{i}");
         let q = tokio::time::timeout(WAIT, client.enqueue(message(&label)))
