@@ -39,6 +39,7 @@ fn main() {
                 level(&args[1]),
                 &args[2],
                 args[3].parse().expect("a count"),
+                args[4] == "paced",
             )),
             other => panic!("unknown role {other}"),
         }
@@ -306,8 +307,15 @@ mod durable {
 
     /// The child: opens the store, goes on from the next message id (message `n` has id `n`),
     /// enqueues the rest of the numbered messages, and once all are enqueued disconnects
-    /// gracefully (which waits for every acknowledgement) and says "done".
-    pub(super) async fn publisher_role(url: &str, level: ProtocolLevel, store: &str, total: u64) {
+    /// gracefully (which waits for every acknowledgement) and says "done". A `paced` run (one
+    /// that is to be killed) sends at most 800 messages a second.
+    pub(super) async fn publisher_role(
+        url: &str,
+        level: ProtocolLevel,
+        store: &str,
+        total: u64,
+        paced: bool,
+    ) {
         let store = FileStore::open(store).expect("the store opens");
         let (client, eventloop) =
             Client::with_store(publisher_options(url, level), Box::new(store)).expect("loaded");
@@ -323,8 +331,10 @@ mod durable {
             let m = Message::new("durable/t", n.to_string()).unwrap().qos(qos);
             let queued = client.enqueue(m).await.expect("enqueued");
             assert_eq!(queued.id, n, "message ids follow the numbers");
-            if n % 25 == 24 {
-                // At most 2,500 messages a second: the stream spans all the kills.
+            if paced && n % 8 == 7 {
+                // At most 800 messages a second: a run lasts at most 500 ms before its kill,
+                // so the 20 killed runs send at most 8,000 of the 10,000 messages and every
+                // kill falls mid-stream (2,500 a second let a fast machine finish early).
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
@@ -359,13 +369,15 @@ mod durable {
             let started = Instant::now();
             let mut starts = Vec::new();
             for _ in 0..KILLS {
-                let mut child = Role::spawn("publisher", &[&broker.url(), arg, &store, &total]);
+                let mut child =
+                    Role::spawn("publisher", &[&broker.url(), arg, &store, &total, "paced"]);
                 child.wait_for_line_starting("start ", &mut starts);
                 rng = next(rng);
                 std::thread::sleep(Duration::from_millis(100 + rng % 400));
                 child.kill();
             }
-            let mut last = Role::spawn("publisher", &[&broker.url(), arg, &store, &total]);
+            // The last run is not killed and goes at full speed.
+            let mut last = Role::spawn("publisher", &[&broker.url(), arg, &store, &total, "free"]);
             last.wait_for_line_starting("start ", &mut starts);
             last.wait_for_line("done");
             let (received, qos2_twice) = runtime.block_on(async {
