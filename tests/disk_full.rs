@@ -33,11 +33,8 @@ impl SmallDisk {
     fn mount(size: &str) -> SmallDisk {
         let dir = tempfile::tempdir().expect("temp dir");
         // Owned by whoever runs the test, so the store can write to it.
-        let owner = |flag| {
-            let out = Command::new("id").arg(flag).output().expect("id");
-            String::from_utf8_lossy(&out.stdout).trim().to_owned()
-        };
-        let options = format!("size={size},uid={},gid={}", owner("-u"), owner("-g"));
+        let (uid, gid) = support::ids();
+        let options = format!("size={size},uid={uid},gid={gid}");
         let out = privileged("mount")
             .args(["-t", "tmpfs", "-o", &options, "pigeon-disk-full"])
             .arg(dir.path())
@@ -82,15 +79,7 @@ impl Drop for SmallDisk {
 
 /// `program` as root: directly when the test runs as root, else through `sudo -n`.
 fn privileged(program: &str) -> Command {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|ids| ids.split_whitespace().nth(1).map(|u| u == "0"))
-        })
-        .unwrap_or(false);
-    if root {
+    if support::is_root() {
         Command::new(program)
     } else {
         let mut c = Command::new("sudo");

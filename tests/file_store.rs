@@ -2,6 +2,8 @@
 //! SIGKILL between commits, and a damaged, foreign, locked or unwritable file is a typed error,
 //! never a panic.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
@@ -13,6 +15,7 @@ use pigeon_mqtt::store::{
     FileStore, OutgoingStage, SessionStore, StoreError, StoredMessage, StoredSession,
 };
 use pigeon_mqtt::topic::TopicName;
+use support::is_root;
 
 fn pid(n: u16) -> PacketId {
     PacketId::new(n).unwrap()
@@ -594,15 +597,6 @@ fn a_missing_directory_is_an_io_error_naming_the_path() {
 }
 
 const UNPRIVILEGED_ENV: &str = "PIGEON_FILE_STORE_UNPRIVILEGED";
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|ids| ids.split_whitespace().nth(1))
-        == Some("0")
-}
 
 /// The checks of [`a_read_only_directory_or_file_is_a_permission_error`], run by a user whom
 /// the permission bits bind.

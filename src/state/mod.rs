@@ -741,7 +741,7 @@ impl<T> Engine<T> {
                         return Err(e);
                     };
                     tracing::warn!(seq, error = %e, "a message the store cannot hold failed");
-                    if !self.drop_unstorable(seq, e.clone()) {
+                    if !self.withdraw(seq, e.clone()) {
                         return Err(e);
                     }
                 }
@@ -750,27 +750,20 @@ impl<T> Engine<T> {
         }
     }
 
-    /// Takes back the message `seq` because the commit that was to store it failed
-    /// ([`crate::Client::enqueue`] then answers with the store's error): it is failed with
-    /// `error` and never sent, and its record leaves the store's pending changes. False if the
-    /// engine no longer holds it.
+    /// Takes back the message `seq` because the store could not take it: the commit that was
+    /// to store it failed ([`crate::Client::enqueue`] then answers with the store's error), or
+    /// the store cannot encode it ([`StoreError::Unstorable`]). It is failed with `error`, never
+    /// sent, and its record leaves the store's pending changes. False if the engine no longer
+    /// holds it.
     pub fn withdraw(&mut self, seq: u64, error: StoreError) -> bool {
-        let held = self.drop_unstorable(seq, error);
-        if held {
-            self.store.remove_outgoing(seq);
-        }
-        held
-    }
-
-    /// Fails the message `seq` after the store refused it; false if the engine has no such
-    /// message.
-    fn drop_unstorable(&mut self, seq: u64, error: StoreError) -> bool {
         let e = PublishError::Store(error);
         if let Some(q) = self.queue.remove(seq) {
+            self.store.remove_outgoing(seq);
             self.report(seq, q.ticket, Err(e));
             return true;
         }
         if let Some(m) = self.inflight.get(&seq) {
+            // `finish` removes the record too.
             let id = m.id;
             self.finish(id, Err(e));
             return true;

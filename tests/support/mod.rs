@@ -22,6 +22,25 @@ macro_rules! at_both_levels {
     )*};
 }
 
+/// The effective user and group ids of this process, from `/proc/self/status`.
+pub fn ids() -> (u32, u32) {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let real = |prefix: &str| -> u32 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .and_then(|ids| ids.split_whitespace().nth(1))
+            .and_then(|id| id.parse().ok())
+            .unwrap_or_else(|| panic!("no {prefix} line in /proc/self/status"))
+    };
+    (real("Uid:"), real("Gid:"))
+}
+
+/// Whether the tests run as root.
+pub fn is_root() -> bool {
+    ids().0 == 0
+}
+
 pub mod mosquitto;
 pub mod nats;
 pub mod scripted;
